@@ -87,6 +87,9 @@ class UsageRollup(models.Model):
             models.Index(fields=["hour", "workspace", "model_name"]),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.model_name}"
+
 
 class CircuitState(models.TextChoices):
     CLOSED = "closed"
@@ -112,6 +115,9 @@ class ModelHealth(models.Model):
 
     class Meta:
         verbose_name_plural = "model health"
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.circuit_state}"
 
 
 class AuditEvent(models.Model):

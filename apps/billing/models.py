@@ -32,7 +32,9 @@ class BudgetAction(models.TextChoices):
 class Budget(TimeStampedModel):
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="budgets")
     scope = models.CharField(max_length=16, choices=BudgetScope.choices, default=BudgetScope.WORKSPACE)
-    agent = models.ForeignKey("workspaces.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    agent = models.ForeignKey(
+        "workspaces.Agent", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
     api_key = models.ForeignKey("keys.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
     period = models.CharField(max_length=16, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTHLY)
     limit_usd = models.DecimalField(**MONEY)
@@ -71,6 +73,9 @@ class BudgetAlert(models.Model):
             models.UniqueConstraint(fields=["budget", "window_start", "threshold"], name="budgetalert_once_per_window")
         ]
 
+    def __str__(self) -> str:
+        return f"budget {self.budget_id} {self.threshold}% @ {self.window_start:%Y-%m-%d}"
+
 
 class SpendCounter(models.Model):
     """Spend and reservations of one budget or quota window, for the row-locked path of the embedded mode."""
@@ -82,6 +87,9 @@ class SpendCounter(models.Model):
     spent_tokens = models.BigIntegerField(default=0)
     reserved_tokens = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class Reservation(models.Model):
@@ -95,6 +103,9 @@ class Reservation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"reservation {self.id} ${self.amount_usd}"
 
 
 class LedgerKind(models.TextChoices):
@@ -165,3 +176,6 @@ class OverageRecord(models.Model):
     class Meta:
         indexes = [models.Index(fields=["workspace", "period_start"])]
         constraints = [models.CheckConstraint(condition=models.Q(tokens__gte=0), name="overage_tokens_gte_0")]
+
+    def __str__(self) -> str:
+        return f"{self.tokens} tokens ${self.amount_usd} ({self.period_start:%Y-%m})"

@@ -20,6 +20,9 @@ class BenchmarkRun(models.Model):
     class Meta:
         ordering = ["-started_at"]
 
+    def __str__(self) -> str:
+        return f"benchmark {self.pk} ({self.status})"
+
 
 class BenchmarkResult(models.Model):
     run = models.ForeignKey(BenchmarkRun, on_delete=models.CASCADE, related_name="results")
@@ -35,3 +38,6 @@ class BenchmarkResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "model", "prompt_key"], name="benchmarkresult_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.prompt_key}"

@@ -20,11 +20,15 @@ class Plan(TimeStampedModel):
     slug = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=64)
     description = models.TextField(blank=True)
-    sort_order = models.PositiveSmallIntegerField(default=0, help_text="Plans are offered in this order (cheapest first).")
+    sort_order = models.PositiveSmallIntegerField(
+        default=0, help_text="Plans are offered in this order (cheapest first)."
+    )
     monthly_price = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
     monthly_token_quota = models.BigIntegerField(null=True, blank=True, help_text="Empty means unlimited.")
     model_access = models.CharField(max_length=16, choices=ModelAccess.choices, default=ModelAccess.DEFAULT)
-    allowed_tiers = models.JSONField(default=list, blank=True, help_text="Model plan tiers unlocked (model_access=tiers).")
+    allowed_tiers = models.JSONField(
+        default=list, blank=True, help_text="Model plan tiers unlocked (model_access=tiers)."
+    )
     allowed_models = models.ManyToManyField("catalog.Model", blank=True, related_name="+", help_text="Always allowed.")
     byok_allowed = models.BooleanField(default=False)
     overage_allowed = models.BooleanField(default=False)
@@ -40,7 +44,9 @@ class Plan(TimeStampedModel):
                 condition=models.Q(monthly_token_quota__isnull=True) | models.Q(monthly_token_quota__gte=0),
                 name="plan_quota_gte_0",
             ),
-            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True), name="plan_one_default"),
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="plan_one_default"
+            ),
         ]
 
     def __str__(self) -> str:

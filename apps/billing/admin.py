@@ -1,0 +1,153 @@
+import uuid
+
+from django import forms
+from django.contrib import admin
+
+from apps.billing.models import Budget, BudgetAlert, LedgerEntry, LedgerKind, OverageRecord, Reservation, SpendCounter
+from apps.billing.services import budget_validate_target, ledger_amount_parse, ledger_correction, ledger_topup
+from apps.core.admin import AuditedAdminMixin, ReadOnlyAdminMixin, copy_saved_instance, run_validator
+
+
+class BudgetForm(forms.ModelForm):
+    class Meta:
+        model = Budget
+        fields = (
+            "workspace",
+            "scope",
+            "agent",
+            "api_key",
+            "period",
+            "limit_usd",
+            "action",
+            "alert_thresholds",
+            "is_active",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("workspace") is not None:
+            run_validator(
+                self,
+                budget_validate_target,
+                workspace=cleaned["workspace"],
+                agent=cleaned.get("agent"),
+                api_key=cleaned.get("api_key"),
+            )
+        return cleaned
+
+
+@admin.register(Budget)
+class BudgetAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_action = "budget"
+    form = BudgetForm
+    list_display = ("workspace", "scope", "target", "period", "limit_usd", "action", "is_active", "created_at")
+    list_filter = ("scope", "period", "action", "is_active")
+    list_select_related = ("workspace", "agent", "api_key")
+    search_fields = ("workspace__name", "workspace__slug", "agent__name", "api_key__name")
+    autocomplete_fields = ("workspace", "agent", "api_key")
+
+    @admin.display(description="target")
+    def target(self, obj: Budget) -> str:
+        return str(obj.agent or obj.api_key or obj.workspace)
+
+
+class LedgerEntryAddForm(forms.ModelForm):
+    """Staff add credit (a top-up) or correct a mistake (a signed correction); nothing else is written by hand."""
+
+    kind = forms.ChoiceField(
+        choices=[(LedgerKind.TOPUP, "Top-up"), (LedgerKind.ADJUSTMENT, "Correction (signed amount)")],
+        initial=LedgerKind.TOPUP,
+    )
+    # One key per rendered form: submitting the same form twice cannot add the credit twice.
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ("workspace", "kind", "amount_usd", "description", "idempotency_key")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.fields["idempotency_key"].initial = uuid.uuid4().hex
+
+    def clean(self):
+        cleaned = super().clean()
+        amount = cleaned.get("amount_usd")
+        if amount is not None:
+            allow_negative = cleaned.get("kind") == LedgerKind.ADJUSTMENT
+            run_validator(self, ledger_amount_parse, value=amount, allow_negative=allow_negative)
+        if cleaned.get("kind") == LedgerKind.ADJUSTMENT and not (cleaned.get("description") or "").strip():
+            self.add_error("description", "A correction needs a description saying why.")
+        return cleaned
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """The credits ledger is append-only: staff add top-ups and corrections through the billing services."""
+
+    form = LedgerEntryAddForm
+    list_display = ("created_at", "workspace", "kind", "amount_usd", "description", "created_by")
+    list_filter = ("kind",)
+    list_select_related = ("workspace", "created_by")
+    search_fields = ("workspace__name", "workspace__slug", "description", "=generation_id")
+    autocomplete_fields = ("workspace",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = None
+
+    def get_fields(self, request, obj=None):
+        return LedgerEntryAddForm.Meta.fields if obj is None else super().get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        add = ledger_topup if form.cleaned_data["kind"] == LedgerKind.TOPUP else ledger_correction
+        entry = add(
+            workspace=obj.workspace,
+            amount_usd=obj.amount_usd,
+            description=obj.description,
+            created_by=request.user,
+            idempotency_key=form.cleaned_data.get("idempotency_key") or None,
+        )
+        copy_saved_instance(target=obj, saved=entry)
+
+
+@admin.register(OverageRecord)
+class OverageRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "workspace", "plan", "period_start", "tokens", "amount_usd", "generation_id")
+    list_filter = ("plan",)
+    list_select_related = ("workspace", "plan")
+    search_fields = ("workspace__name", "workspace__slug", "=generation_id")
+    date_hierarchy = "period_start"
+    show_full_result_count = False
+
+
+@admin.register(BudgetAlert)
+class BudgetAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("sent_at", "workspace", "budget", "threshold", "spent_usd", "window_start")
+    list_filter = ("threshold",)
+    list_select_related = ("budget__workspace",)
+    search_fields = ("budget__workspace__name", "budget__workspace__slug")
+
+    @admin.display(description="workspace", ordering="budget__workspace__name")
+    def workspace(self, obj: BudgetAlert) -> str:
+        return str(obj.budget.workspace)
+
+
+@admin.register(SpendCounter)
+class SpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("key", "window_start", "spent_usd", "reserved_usd", "spent_tokens", "reserved_tokens", "updated_at")
+    search_fields = ("key",)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "workspace", "amount_usd", "tokens", "created_at", "expires_at", "settled_at")
+    list_filter = ("settled_at",)
+    list_select_related = ("workspace",)
+    search_fields = ("=id", "workspace__name", "workspace__slug")
+    show_full_result_count = False
