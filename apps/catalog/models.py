@@ -134,7 +134,8 @@ class Model(TimeStampedModel):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(input_price__isnull=True) | models.Q(input_price__gte=0), name="model_input_price_gte_0"
+                condition=models.Q(input_price__isnull=True) | models.Q(input_price__gte=0),
+                name="model_input_price_gte_0",
             ),
             models.CheckConstraint(
                 condition=models.Q(output_price__isnull=True) | models.Q(output_price__gte=0),

@@ -145,6 +145,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.catalog.tasks.catalog_sync_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Gateway workers move their own spool files into the database; this catches files of workers that died.
+    "usage-spool-ingest": {
+        "task": "apps.analytics.tasks.usage_spool_ingest_task",
+        "schedule": 60.0,
+    },
 }
 
 # Catalog sync sources: the live feeds, and the snapshot shipped in the repo for offline installs.
@@ -154,10 +159,17 @@ CATALOG_LITELLM_URL = env(
 )
 CATALOG_OPENROUTER_URL = env("CATALOG_OPENROUTER_URL", default="https://openrouter.ai/api/v1/models")
 CATALOG_LITELLM_SNAPSHOT = BASE_DIR / "apps" / "catalog" / "data" / "litellm_model_prices.json"
-CATALOG_OPENROUTER_SNAPSHOT = BASE_DIR / "apps" / "catalog" / "data" / "openrouter_models.json"
+# No OpenRouter snapshot ships (its API output carries no licence): offline syncs are LiteLLM only unless this
+# names a saved `GET /api/v1/models` body.
+CATALOG_OPENROUTER_SNAPSHOT = env("CATALOG_OPENROUTER_SNAPSHOT", default="") or None
 # "live" fetches the URLs above on the daily job; "snapshot" keeps the offline snapshot (embedded default).
 CATALOG_SYNC_SOURCE = env("CATALOG_SYNC_SOURCE", default="snapshot")
 CATALOG_SYNC_TIMEOUT = env.float("CATALOG_SYNC_TIMEOUT", default=60.0)
+# Models the sync marks default_installed when it first creates them (staff can change the flag afterwards).
+CATALOG_DEFAULT_INSTALLED = env.list(
+    "CATALOG_DEFAULT_INSTALLED",
+    default=["openai/gpt-4o-mini", "gemini/gemini-2.5-flash", "anthropic/claude-haiku-4-5"],
+)
 
 LOGGING = {
     "version": 1,
@@ -166,3 +178,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# Gateway (/v1). Caches bound how stale a process may be: a revoked key stops working within
+# GATEWAY_KEY_CACHE_SECONDS on every process; catalog edits (prices, enable/disable) within
+# GATEWAY_CATALOG_CACHE_SECONDS.
+GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=5.0)
+GATEWAY_CATALOG_CACHE_SECONDS = env.float("GATEWAY_CATALOG_CACHE_SECONDS", default=30.0)
+GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
+GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=120.0)
+GATEWAY_REQUEST_DEADLINE = env.float("GATEWAY_REQUEST_DEADLINE", default=300.0)
+
+# Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
+USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))
+USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)

@@ -60,3 +60,9 @@ class TaskScoreFactory(factory.django.DjangoModelFactory):
     score = Decimal("0.8")
     source = "manual"
     sample_size = 10
+
+
+class SyncedModelFactory(ModelFactory):
+    """A model as the LiteLLM sync creates it (so the next sync manages, and may deprecate, it)."""
+
+    source = "litellm"
