@@ -4,4 +4,8 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from apps.routing.gateway.asgi import Application  # noqa: E402  (needs the apps loaded above)
+
+application = Application(django_application)

@@ -1,5 +1,8 @@
 """Test settings: SQLite in memory and a local cache unless DATABASE_URL / REDIS_URL point at real servers."""
 
+import tempfile
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -16,3 +19,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING["root"]["level"] = env("DJANGO_LOG_LEVEL", default="WARNING")  # noqa: F405
+
+# Each test run spools usage into its own folder.
+USAGE_SPOOL_DIR = Path(tempfile.mkdtemp(prefix="switchyard-usage-spool-"))

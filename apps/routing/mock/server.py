@@ -259,6 +259,20 @@ def _anthropic_text(content: Any) -> tuple[str, int, bool]:
     return " ".join(text), images, tool_result
 
 
+def _json_asked_in(system: str) -> tuple[bool, Any | None]:
+    """Messages has no JSON mode; like a real model, the mock follows a system prompt asking for JSON."""
+    if "JSON" not in system or "Respond with" not in system:
+        return False, None
+    start = system.find("{")
+    schema = None
+    if start >= 0:
+        try:
+            schema = json.loads(system[start:].split("\n")[0])
+        except json.JSONDecodeError:
+            schema = None
+    return True, schema
+
+
 def anthropic_reply(body: dict, behaviour: Behaviour) -> Reply:
     system = body.get("system") or ""
     texts = [system if isinstance(system, str) else _anthropic_text(system)[0]]
@@ -271,6 +285,7 @@ def anthropic_reply(body: dict, behaviour: Behaviour) -> Reply:
             last_text, answering_tool = text, tool_result
     tools = [{"name": t["name"], "parameters": t.get("input_schema")} for t in body.get("tools") or []]
     choice = body.get("tool_choice") or {}
+    wants_json, schema = _json_asked_in(texts[0])
     return build_reply(
         prompt_text=" ".join(texts) + (json.dumps(tools) if tools else ""),
         last_text=last_text,
@@ -279,8 +294,8 @@ def anthropic_reply(body: dict, behaviour: Behaviour) -> Reply:
         forced_tool=choice.get("name") if choice.get("type") == "tool" else None,
         tools_disabled=choice.get("type") == "none",
         answering_tool_result=answering_tool,
-        json_schema=None,
-        wants_json=False,
+        json_schema=schema,
+        wants_json=wants_json,
         max_tokens=body.get("max_tokens"),
         stop=list(body.get("stop_sequences") or []),
         behaviour=behaviour,
@@ -534,7 +549,8 @@ async def sse_stream(request: web.Request, events: list[str], *, cut: bool) -> w
     for event in send:
         await response.write(event.encode())
     if cut:
-        # Drop the connection without finishing the chunked body: the client sees a broken stream.
+        # Let the first half reach the client, then drop the connection without finishing the chunked body.
+        await asyncio.sleep(0.05)
         request.transport.close()
         return response
     await response.write_eof()

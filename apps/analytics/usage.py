@@ -1,0 +1,162 @@
+"""Durable usage recording off the response's critical path.
+
+Each gateway worker appends one JSON line per request to its own spool file (a single write() into the page
+cache: it survives a crash of the worker and needs neither Redis nor the database). A background flusher moves
+closed spool files into the database in batches; spool files left behind by a dead worker are claimed and
+ingested by the next flush of any worker on the node, or by `manage.py flush_usage` / its beat task.
+Ingest is idempotent (generation_id is unique), so a file ingested twice adds nothing.
+"""
+
+import logging
+import os
+import threading
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+from django.db import IntegrityError, close_old_connections, transaction
+
+from apps.analytics.models import UsageRecord
+
+logger = logging.getLogger(__name__)
+
+RECORD_FIELDS = {f.attname for f in UsageRecord._meta.concrete_fields} - {"id"}
+NULLABLE_REFERENCES = ("agent_id", "api_key_id", "member_id", "model_id", "provider_id")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _record_from_json(data: dict) -> UsageRecord:
+    values = {k: v for k, v in data.items() if k in RECORD_FIELDS}
+    if values.get("cost_usd") is not None:
+        values["cost_usd"] = Decimal(values["cost_usd"])
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    return UsageRecord(**values)
+
+
+def usage_records_ingest(*, records: list[dict]) -> int:
+    """Insert usage records given as spool dicts; returns how many were new."""
+    objects = [_record_from_json(r) for r in records]
+    if not objects:
+        return 0
+    ids = [o.generation_id for o in objects]
+    before = UsageRecord.objects.filter(generation_id__in=ids).count()
+    try:
+        with transaction.atomic():
+            UsageRecord.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
+    except IntegrityError:
+        # A referenced row (agent, key, model…) was deleted meanwhile: keep the record, drop the dead reference.
+        for obj in objects:
+            _insert_one_salvaging_references(obj)
+    return UsageRecord.objects.filter(generation_id__in=ids).count() - before
+
+
+def _insert_one_salvaging_references(obj: UsageRecord) -> None:
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                UsageRecord.objects.bulk_create([obj], ignore_conflicts=True)
+            return
+        except IntegrityError:
+            if attempt:
+                logger.error("usage record %s dropped: its workspace no longer exists", obj.generation_id)
+                return
+            for name in NULLABLE_REFERENCES:
+                setattr(obj, name, None)
+
+
+class UsageSpool:
+    def __init__(self, directory: Path, *, max_lines_per_file: int = 5000):
+        self.directory = Path(directory)
+        self.max_lines_per_file = max_lines_per_file
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._lines = 0
+        self._sequence = 0
+        self._lock = threading.Lock()  # the event loop appends while the flusher's thread rotates
+        self._ingest_lock = threading.Lock()  # one ingest at a time per process: its own claims are reclaimable
+
+    def append(self, record: dict) -> None:
+        line = orjson.dumps(record, default=str) + b"\n"
+        with self._lock:
+            if self._fd is None:
+                self._open()
+            os.write(self._fd, line)
+            self._lines += 1
+            if self._lines >= self.max_lines_per_file:
+                self._rotate()
+
+    @property
+    def pending(self) -> int:
+        return self._lines
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._sequence += 1
+        self._path = self.directory / f"{os.getpid()}-{self._sequence}.jsonl"
+        self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self._lines = 0
+
+    def rotate(self) -> None:
+        """Close the current file and mark it ready for ingest."""
+        with self._lock:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._path.rename(self._path.with_suffix(".ready"))
+        self._fd, self._path, self._lines = None, None, 0
+
+    def _claimable(self) -> list[Path]:
+        if not self.directory.exists():
+            return []
+        ready = sorted(self.directory.glob("*.ready"))
+        orphans = [
+            p
+            for p in self.directory.glob("*.jsonl")
+            if p != self._path
+            and (int(p.name.split("-", 1)[0]) == os.getpid() or not _pid_alive(int(p.name.split("-", 1)[0])))
+        ]
+        stale_claims = [p for p in self.directory.glob("*.claimed-*") if not _pid_alive(int(p.name.rsplit("-", 1)[1]))]
+        return ready + sorted(orphans) + stale_claims
+
+    def ingest(self) -> int:
+        """Move every closed or orphaned spool file on this node into the database; returns records added."""
+        with self._ingest_lock:
+            return self._ingest()
+
+    def _ingest(self) -> int:
+        added = 0
+        for path in self._claimable():
+            claimed = path.with_name(f"{path.stem}.claimed-{os.getpid()}")
+            try:
+                path.rename(claimed)
+            except FileNotFoundError:
+                continue  # another worker claimed it first
+            records = [orjson.loads(line) for line in claimed.read_bytes().splitlines() if line.strip()]
+            close_old_connections()
+            added += usage_records_ingest(records=records)
+            claimed.unlink()
+        return added
+
+    def flush(self) -> int:
+        self.rotate()
+        return self.ingest()
+
+
+def usage_spool_ingest_orphans() -> int:
+    """Ingest the spool files of this node that no live worker is writing (for beat and `flush_usage`)."""
+    from django.conf import settings
+
+    return UsageSpool(settings.USAGE_SPOOL_DIR).ingest()

@@ -1,0 +1,82 @@
+"""The ASGI entry point: the two hot endpoints go to the gateway's own handler, everything else to Django.
+
+Same process, settings, services and caches; Django's request handling (two thirds of the latency budget on
+this path, see DESIGN.md) is skipped only where it matters.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from . import chat
+from .recording import usage_spool
+from .upstream import close_sessions
+
+logger = logging.getLogger(__name__)
+
+HOT_ROUTES = {
+    ("POST", "/v1/chat/completions"): chat.OPENAI,
+    ("POST", "/v1/messages"): chat.ANTHROPIC,
+}
+ORPHAN_SWEEP_EVERY = 60  # flush cycles between looks for files of dead workers
+
+
+async def flush_usage_forever() -> None:
+    spool = usage_spool()
+    cycle = 0
+    while True:
+        await asyncio.sleep(settings.USAGE_FLUSH_INTERVAL)
+        cycle += 1
+        try:
+            if spool.pending or cycle % ORPHAN_SWEEP_EVERY == 1:
+                await sync_to_async(spool.flush, thread_sensitive=True)()
+        except Exception:  # the records stay in the spool and the next cycle retries them
+            logger.exception("usage flush failed; will retry")
+
+
+async def flush_usage_now() -> None:
+    await sync_to_async(usage_spool().flush, thread_sensitive=True)()
+
+
+class Application:
+    def __init__(self, django_app):
+        self.django_app = django_app
+        self.flusher: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            wire = HOT_ROUTES.get((scope["method"], scope["path"]))
+            if wire is not None:
+                await self.ensure_flusher()
+                await chat.handle(scope, receive, send, wire=wire)
+                return
+            await self.django_app(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+        else:
+            await self.django_app(scope, receive, send)
+
+    async def ensure_flusher(self) -> None:
+        # Servers without lifespan support still get a flusher, started by the first hot request.
+        if self.flusher is None or self.flusher.done():
+            self.flusher = asyncio.create_task(flush_usage_forever())
+
+    async def lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.ensure_flusher()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.flusher is not None:
+                    self.flusher.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self.flusher
+                with contextlib.suppress(Exception):
+                    await flush_usage_now()
+                await close_sessions()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -1,0 +1,375 @@
+"""POST /v1/chat/completions and POST /v1/messages: authenticate, validate, resolve, call, stream, record."""
+
+import asyncio
+import contextlib
+import secrets
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from django.conf import settings
+
+from apps.routing.adapters import Adapter, InvalidRequest, UpstreamError, Usage, adapter_for, messages_api
+
+from . import context
+from .context import CallerContext, Credential, ModelRoute
+from .errors import GatewayError, bad_request
+from .http import (
+    ClientDisconnected,
+    Receive,
+    Send,
+    encode_headers,
+    header,
+    read_body,
+    send_json,
+    start_stream,
+    stream_bytes,
+)
+from .recording import CallRecord
+from .upstream import open_upstream
+from .validation import validate_chat_request
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+UPSTREAM_STATUS = {"rate_limit": 429, "timeout": 504, "context_length": 400, "bad_request": 400}
+
+
+def new_generation_id() -> str:
+    return "gen-" + secrets.token_hex(12)
+
+
+def _secret_from(scope: dict, wire: str) -> str | None:
+    authorization = header(scope, b"authorization")
+    if authorization and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    if wire == ANTHROPIC:
+        return header(scope, b"x-api-key")
+    return None
+
+
+async def authenticate(scope: dict, wire: str) -> CallerContext:
+    secret = _secret_from(scope, wire)
+    if not secret:
+        raise GatewayError(401, "Missing API key: send 'Authorization: Bearer sk-sy-…'.", code="missing_api_key")
+    caller = await context.caller_for_secret(secret)
+    if caller is None:
+        raise GatewayError(401, "Invalid, revoked or expired API key.", code="invalid_api_key")
+    return caller
+
+
+def _short_name_matches(caller: CallerContext, name: str) -> list[str]:
+    return [model_id for model_id in caller.installed if model_id.rsplit("/", 1)[-1] == name]
+
+
+async def resolve_model(caller: CallerContext, name: str) -> ModelRoute:
+    """A canonical id or alias from the catalog; a bare upstream name (`gpt-4o-mini`) matches an installed model."""
+    route = await context.models.get(name)
+    if route is None and "/" not in name and len(matches := _short_name_matches(caller, name)) == 1:
+        route = await context.models.get(matches[0])
+    if route is None:
+        raise GatewayError(404, f"The model '{name}' is not in the catalog.", code="model_not_found", param="model")
+    if not route.enabled or not route.provider_enabled:
+        raise GatewayError(403, f"The model '{route.model_id}' is disabled.", code="model_disabled", param="model")
+    if not caller.plan_allows_all and route.model_id not in caller.plan_allowed:
+        raise GatewayError(
+            403,
+            f"The {caller.plan_name} plan does not include '{route.model_id}'. Upgrade the workspace's plan to use it.",
+            code="model_not_allowed",
+            param="model",
+        )
+    if route.model_id not in caller.installed:
+        raise GatewayError(
+            403,
+            f"The model '{route.model_id}' is not installed in this workspace. Install it from the marketplace first.",
+            code="model_not_installed",
+            param="model",
+        )
+    return route
+
+
+def credential(caller: CallerContext, route: ModelRoute) -> Credential:
+    found = context.credential_for(caller, route, agent_id=caller.agent_id)
+    if found is None:
+        raise GatewayError(
+            403,
+            f"No API key for provider {route.provider_name}: add a BYOK key for it, "
+            "or ask staff to set its platform key.",
+            code="provider_key_missing",
+        )
+    return found
+
+
+def upstream_failure(error: UpstreamError) -> GatewayError:
+    """Upstream errors as the client sees them: 429 stays 429, timeouts are 504, other failures 502."""
+    status = UPSTREAM_STATUS.get(error.kind, 502)
+    headers = {"retry-after": str(max(1, round(error.retry_after)))} if error.retry_after is not None else {}
+    code = {"context_length": "context_length_exceeded", "rate_limit": "upstream_rate_limited"}.get(error.kind)
+    return GatewayError(
+        status,
+        f"Provider error: {error.message}",
+        code=code or f"upstream_{error.kind}",
+        headers=headers,
+        error_type=f"upstream_{error.kind}",
+    )
+
+
+@dataclass
+class Prepared:
+    record: CallRecord
+    body: dict  # canonical OpenAI request
+    route: ModelRoute
+    adapter: Adapter
+    credential: Credential
+    stream: bool
+
+
+async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) -> Prepared:
+    raw = await read_body(receive, limit=settings.GATEWAY_MAX_BODY_BYTES)
+    record.caller = await authenticate(scope, wire)
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("The request body is not valid JSON.", code="invalid_json") from None
+    if wire == ANTHROPIC:
+        try:
+            parsed = messages_api.request_to_openai(parsed)
+        except InvalidRequest as exc:
+            raise bad_request(str(exc), param=exc.param) from None
+    body = validate_chat_request(parsed)
+    record.requested_model = body["model"]
+    record.streamed = bool(body.get("stream"))
+    route = await resolve_model(record.caller, body["model"])
+    record.route = route
+    found = credential(record.caller, route)
+    record.is_byok = found.is_byok
+    return Prepared(record, body, route, adapter_for(route.adapter_kind), found, record.streamed)
+
+
+def _deadline_left(record: CallRecord) -> float:
+    return settings.GATEWAY_REQUEST_DEADLINE - record.elapsed_ms() / 1000
+
+
+async def _open(prepared: Prepared) -> aiohttp.ClientResponse:
+    """Send the call upstream; an error status is read and raised as an UpstreamError."""
+    route = prepared.route
+    try:
+        request = prepared.adapter.build_request(
+            body=prepared.body,
+            upstream_model=route.upstream_name,
+            base_url=route.base_url,
+            api_key=prepared.credential.secret,
+            extra_headers=route.extra_headers,
+            options=route.adapter_options,
+            stream=prepared.stream,
+        )
+    except InvalidRequest as exc:
+        raise bad_request(str(exc), param=exc.param) from None
+    attempt = {"model": route.model_id, "provider": route.provider_slug}
+    prepared.record.attempts.append(attempt)
+    started = prepared.record.elapsed_ms()
+    try:
+        response = await open_upstream(route.provider_slug, request, deadline=_deadline_left(prepared.record))
+        if response.status >= 400:
+            payload = await response.read()
+            response.release()
+            raise prepared.adapter.parse_error(status=response.status, payload=payload, headers=response.headers)
+    except UpstreamError as exc:
+        attempt.update(status=exc.status, error=exc.kind, latency_ms=prepared.record.elapsed_ms() - started)
+        raise
+    attempt.update(status=response.status, error=None, latency_ms=prepared.record.elapsed_ms() - started)
+    return response
+
+
+def _response_headers(record: CallRecord, *, with_cost: bool) -> dict[str, str]:
+    headers = {
+        "x-switchyard-generation-id": record.generation_id,
+        "x-switchyard-model": record.route.model_id,
+        "x-switchyard-provider": record.route.provider_slug,
+    }
+    if with_cost:
+        headers["x-switchyard-cost"] = "unknown" if record.cost is None else str(record.cost)
+    return headers
+
+
+def _cost_number(record: CallRecord) -> float | None:
+    return None if record.cost is None else float(record.cost)
+
+
+async def complete(prepared: Prepared, send: Send, wire: str) -> None:
+    record = prepared.record
+    response = await _open(prepared)
+    try:
+        payload = await asyncio.wait_for(response.read(), timeout=max(_deadline_left(record), 0.001))
+    except TimeoutError:
+        raise upstream_failure(
+            UpstreamError(504, "timeout", "The provider did not finish in time.", None, True)
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise upstream_failure(
+            UpstreamError(502, "server_error", f"Broken answer: {exc.__class__.__name__}.", None, True)
+        ) from None
+    finally:
+        response.release()
+    record.mark_first_byte()
+    try:
+        completion = prepared.adapter.parse_response(payload=payload, model=prepared.route.model_id)
+    except UpstreamError as exc:
+        raise upstream_failure(exc) from None
+    record.usage, record.finish_reason = completion.usage, completion.finish_reason
+    record.settle()
+    if wire == ANTHROPIC:
+        completion.body["id"] = record.generation_id
+        body = messages_api.message_from_completion(completion)
+    else:
+        body = completion.body
+        body["id"] = record.generation_id
+    body["usage"]["cost"] = _cost_number(record)
+    await send_json(send, 200, body, encode_headers(_response_headers(record, with_cost=True)))
+
+
+def _estimate_usage(prepared: Prepared, streamed_chars: int) -> Usage:
+    """When a stream breaks before the provider's usage arrives, count roughly rather than charge nothing."""
+    prompt_chars = len(orjson.dumps(prepared.body.get("messages")))
+    return Usage(prompt_tokens=max(1, prompt_chars // 4), completion_tokens=streamed_chars // 4)
+
+
+class OpenAIStreamRenderer:
+    def __init__(self, record: CallRecord, include_usage: bool):
+        self.record = record
+        self.include_usage = include_usage
+
+    def chunk(self, chunk: dict) -> bytes:
+        chunk["id"] = self.record.generation_id
+        if self.include_usage:
+            chunk["usage"] = None
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    def finish(self, usage: Usage, finish_reason: str | None) -> bytes:
+        tail = b""
+        if self.include_usage:
+            usage_body = {**usage.to_openai(), "cost": _cost_number(self.record)}
+            chunk = {
+                "id": self.record.generation_id,
+                "object": "chat.completion.chunk",
+                "model": self.record.route.model_id,
+                "choices": [],
+                "usage": usage_body,
+            }
+            tail = b"data: " + orjson.dumps(chunk) + b"\n\n"
+        return tail + b"data: [DONE]\n\n"
+
+    def error(self, error: GatewayError) -> bytes:
+        return b"data: " + orjson.dumps(error.openai_body()) + b"\n\n"
+
+
+class AnthropicStreamRenderer:
+    def __init__(self, record: CallRecord):
+        self.record = record
+        self.encoder = messages_api.MessagesStreamEncoder(
+            message_id=messages_api.message_id_of(record.generation_id), model=record.route.model_id
+        )
+
+    def chunk(self, chunk: dict) -> bytes:
+        return b"".join(self.encoder.feed(chunk))
+
+    def finish(self, usage: Usage, finish_reason: str | None) -> bytes:
+        return b"".join(self.encoder.finish(usage, finish_reason))
+
+    def error(self, error: GatewayError) -> bytes:
+        body = error.anthropic_body()["error"]
+        return b"".join(self.encoder.error(body["type"], body["message"]))
+
+
+async def stream(prepared: Prepared, send: Send, wire: str, disconnected: asyncio.Event) -> None:
+    record = prepared.record
+    response = await _open(prepared)
+    if wire == ANTHROPIC:
+        renderer = AnthropicStreamRenderer(record)
+    else:
+        renderer = OpenAIStreamRenderer(record, bool((prepared.body.get("stream_options") or {}).get("include_usage")))
+    decoder = prepared.adapter.stream_decoder(model=prepared.route.model_id, completion_id=record.generation_id)
+    streamed_chars = 0
+    failure: GatewayError | None = None
+    try:
+        await start_stream(send, encode_headers(_response_headers(record, with_cost=False)))
+        async for data in response.content.iter_any():
+            record.mark_first_byte()
+            if disconnected.is_set():
+                raise ClientDisconnected
+            out = []
+            for chunk in decoder.feed(data):
+                for choice in chunk.get("choices") or ():
+                    streamed_chars += len((choice.get("delta") or {}).get("content") or "")
+                out.append(renderer.chunk(chunk))
+            if out:
+                await stream_bytes(send, b"".join(out))
+            if decoder.error is not None:
+                break
+        for chunk in decoder.close():
+            await stream_bytes(send, renderer.chunk(chunk))
+        if decoder.error is not None:
+            failure = upstream_failure(decoder.error)
+        elif not decoder.done:
+            failure = GatewayError(502, "The provider's stream ended before it finished.", code="upstream_stream_cut")
+    except TimeoutError:
+        failure = GatewayError(
+            504, "The provider stopped sending in the middle of the stream.", code="upstream_timeout"
+        )
+    except aiohttp.ClientError:
+        failure = GatewayError(502, "The provider's stream broke off.", code="upstream_stream_cut")
+    finally:
+        response.release()
+
+    record.usage = decoder.usage or _estimate_usage(prepared, streamed_chars)
+    record.finish_reason = decoder.finish_reason or ""
+    record.settle()
+    if failure is not None:
+        # Bytes were already sent: no silent switch to another model, the stream ends with an error event.
+        record.fail(failure.status, failure.error_type)
+        await stream_bytes(send, renderer.error(failure), more=False)
+        return
+    await stream_bytes(send, renderer.finish(record.usage, decoder.finish_reason), more=False)
+
+
+async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            disconnected.set()
+            return
+
+
+async def handle(scope: dict, receive: Receive, send: Send, *, wire: str) -> None:
+    endpoint = "messages" if wire == ANTHROPIC else "chat.completions"
+    record = CallRecord(generation_id=new_generation_id(), endpoint=endpoint)
+    watcher: asyncio.Task | None = None
+    try:
+        prepared = await prepare(scope, receive, record, wire)
+        if prepared.stream:
+            disconnected = asyncio.Event()
+            watcher = asyncio.create_task(_watch_disconnect(receive, disconnected))
+            await stream(prepared, send, wire, disconnected)
+        else:
+            await complete(prepared, send, wire)
+    except UpstreamError as exc:
+        error = upstream_failure(exc)
+        record.fail(error.status, error.error_type)
+        await _send_error(send, error, wire)
+    except GatewayError as error:
+        record.fail(error.status, error.error_type)
+        await _send_error(send, error, wire)
+    except ClientDisconnected:
+        record.fail(499, "client_disconnected", cancelled=True)
+    except asyncio.CancelledError:
+        record.fail(499, "client_disconnected", cancelled=True)
+        raise
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        record.write()
+
+
+async def _send_error(send: Send, error: GatewayError, wire: str) -> None:
+    body = error.anthropic_body() if wire == ANTHROPIC else error.openai_body()
+    with contextlib.suppress(OSError):
+        await send_json(send, error.status, body, encode_headers(error.headers))

@@ -1,0 +1,160 @@
+"""What the gateway knows about a caller and a model, loaded on the cold path and cached per process."""
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.billing.pricing import Prices
+from apps.catalog.selectors import model_route_get
+from apps.core.secrets import secret_hash
+from apps.keys.selectors import api_key_get_by_hash, provider_key_secret_map
+from apps.workspaces.selectors import installed_model_ids, plan_allowed_model_ids
+
+from .cache import TTLCache
+
+
+@dataclass(frozen=True, slots=True)
+class CallerContext:
+    """One API key and everything about its workspace the hot path needs. Holds decrypted BYOK secrets, so it
+    lives in process memory only (never in Redis)."""
+
+    api_key_id: int
+    expires_at: datetime | None
+    workspace_id: int
+    member_id: int | None
+    agent_id: int | None
+    plan_slug: str
+    plan_name: str
+    plan_allows_all: bool
+    plan_allowed: frozenset[str]  # model ids allowed besides "all" (default, tier and explicit rules resolved)
+    byok_allowed: bool
+    installed: frozenset[str]
+    # (provider id, agent id or None, member id or None) -> secret
+    byok_keys: dict[tuple[int, int | None, int | None], str] = field(repr=False, default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRoute:
+    """A catalog model and how to reach it."""
+
+    pk: int
+    model_id: str
+    upstream_name: str
+    enabled: bool
+    deprecated: bool
+    provider_pk: int
+    provider_slug: str
+    provider_name: str
+    provider_enabled: bool
+    adapter_kind: str
+    base_url: str
+    extra_headers: dict
+    adapter_options: dict
+    platform_key: str = field(repr=False)
+    env_key_name: str
+    prices: Prices
+    price_unknown: bool
+    max_output_tokens: int | None
+    context_window: int | None
+    supports_tools: bool
+    supports_vision: bool
+    supports_json: bool
+
+
+def load_caller(key_hash: str) -> CallerContext | None:
+    api_key = api_key_get_by_hash(key_hash=key_hash)
+    if api_key is None:
+        return None
+    workspace = api_key.workspace
+    plan = workspace.plan
+    allows_all, allowed = plan_allowed_model_ids(plan=plan)
+    return CallerContext(
+        api_key_id=api_key.pk,
+        expires_at=api_key.expires_at,
+        workspace_id=workspace.pk,
+        member_id=api_key.created_by_id,
+        agent_id=api_key.agent_id,
+        plan_slug=plan.slug,
+        plan_name=plan.name,
+        plan_allows_all=allows_all,
+        plan_allowed=frozenset(allowed),
+        byok_allowed=plan.byok_allowed,
+        installed=frozenset(installed_model_ids(workspace=workspace)),
+        byok_keys=provider_key_secret_map(workspace=workspace),
+    )
+
+
+def load_model(name: str) -> ModelRoute | None:
+    model = model_route_get(name=name)
+    if model is None:
+        return None
+    provider = model.provider
+    return ModelRoute(
+        pk=model.pk,
+        model_id=model.model_id,
+        upstream_name=model.upstream_name,
+        enabled=model.enabled,
+        deprecated=model.deprecated_at is not None,
+        provider_pk=provider.pk,
+        provider_slug=provider.slug,
+        provider_name=provider.name,
+        provider_enabled=provider.enabled,
+        adapter_kind=provider.adapter_kind,
+        base_url=provider.base_url.rstrip("/"),
+        extra_headers=dict(provider.extra_headers or {}),
+        adapter_options={**(provider.adapter_options or {}), "max_output_tokens": model.max_output_tokens},
+        platform_key=provider.platform_key or "",
+        env_key_name=provider.env_key_name,
+        prices=Prices(model.input_price, model.output_price, model.cache_read_price, model.cache_write_price),
+        price_unknown=model.price_unknown or model.input_price is None or model.output_price is None,
+        max_output_tokens=model.max_output_tokens,
+        context_window=model.context_window,
+        supports_tools=model.supports_tools,
+        supports_vision=model.supports_vision,
+        supports_json=model.supports_json,
+    )
+
+
+callers: TTLCache[CallerContext | None] = TTLCache(load_caller, ttl=lambda: settings.GATEWAY_KEY_CACHE_SECONDS)
+models: TTLCache[ModelRoute | None] = TTLCache(load_model, ttl=lambda: settings.GATEWAY_CATALOG_CACHE_SECONDS)
+
+
+async def caller_for_secret(secret: str) -> CallerContext | None:
+    caller = await callers.get(secret_hash(secret))
+    if caller is not None and caller.expires_at is not None and caller.expires_at <= timezone.now():
+        return None
+    return caller
+
+
+def clear_caches() -> None:
+    callers.clear()
+    models.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    secret: str
+    is_byok: bool
+    source: str  # agent, member, workspace, platform, environment
+
+
+def credential_for(caller: CallerContext, model: ModelRoute, *, agent_id: int | None) -> Credential | None:
+    """Agent-level key → the member's BYOK key → the workspace's → the platform key → an environment variable."""
+    if caller.byok_allowed:
+        provider = model.provider_pk
+        levels = [("workspace", (provider, None, None))]
+        if caller.member_id is not None:
+            levels.insert(0, ("member", (provider, None, caller.member_id)))
+        if agent_id is not None:
+            levels.insert(0, ("agent", (provider, agent_id, None)))
+        for source, lookup in levels:
+            if secret := caller.byok_keys.get(lookup):
+                return Credential(secret, True, source)
+    if model.platform_key:
+        return Credential(model.platform_key, False, "platform")
+    if model.env_key_name and (secret := os.environ.get(model.env_key_name)):
+        return Credential(secret, False, "environment")
+    return None
