@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+MOCK_PORT ?= 9100
 
 .PHONY: run test lint bench-catalog clean
 
@@ -21,10 +22,12 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(BIN)/pyth
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
+# The demo's providers answer from the mock provider on MOCK_PORT, so everything works offline.
 run: $(VENV)/.base-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sync_catalog --if-empty
-	$(BIN)/python manage.py bootstrap_demo
+	$(BIN)/python manage.py bootstrap_demo --mock-url http://127.0.0.1:$(MOCK_PORT)
+	$(BIN)/python manage.py mock_provider --port $(MOCK_PORT) & mock=$$!; trap 'kill $$mock' EXIT INT TERM; \
 	$(BIN)/granian --interface asgi --host $(HOST) --port $(PORT) --workers $(WORKERS) config.asgi:application
 
 test: $(VENV)/.dev-installed

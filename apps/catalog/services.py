@@ -18,8 +18,8 @@ from apps.core.secrets import secret_mask
 
 from .classify import derive
 from .feeds import FeedError, ModelRecord, ParsedFeed, feed_load, parse_litellm, parse_openrouter
-from .models import Category, Model, ModelAlias, ModelMode, PlanTier, PowerLevel, PriceChange, Provider
-from .registry import provider_spec
+from .models import AdapterKind, Category, Model, ModelAlias, ModelMode, PlanTier, PowerLevel, PriceChange, Provider
+from .registry import KNOWN_PROVIDERS, provider_spec
 
 logger = logging.getLogger(__name__)
 
@@ -418,3 +418,21 @@ def models_install_for_plan(*, plan_id: int, models: QuerySet[Model]) -> int:
     model_pks = list(models.values_list("pk", flat=True))
     plan.allowed_models.add(*model_pks)
     return len(model_pks)
+
+
+def providers_point_at_mock(*, mock_url: str, key: str = "mock-key") -> list[str]:
+    """For the embedded demo: send the known providers still at their default address to the mock provider,
+    with a placeholder platform key where none is set. Providers staff re-pointed elsewhere are left alone."""
+    mock_url = mock_url.rstrip("/")
+    changed = []
+    for provider in Provider.objects.filter(slug__in=KNOWN_PROVIDERS).order_by("slug"):
+        spec = KNOWN_PROVIDERS[provider.slug]
+        target = f"{mock_url}/v1" if spec.adapter_kind == AdapterKind.OPENAI else mock_url
+        if not spec.base_url or provider.base_url.rstrip("/") not in (spec.base_url, target):
+            continue
+        provider.base_url = target
+        provider.save(update_fields=["base_url", "updated_at"])
+        if not provider.platform_key:
+            provider_set_platform_key(provider=provider, key=key)
+        changed.append(provider.slug)
+    return changed
