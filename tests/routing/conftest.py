@@ -105,6 +105,7 @@ def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
             adapter_kind=AdapterKind.OPENAI,
             base_url=f"{mock_provider.url}/v1",
             platform_key="sk-platform-openai",
+            env_key_name="OPENAI_API_KEY",
         ),
         "anthropic": ProviderFactory(
             slug="anthropic",
@@ -112,6 +113,7 @@ def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
             adapter_kind=AdapterKind.ANTHROPIC,
             base_url=mock_provider.url,
             platform_key="sk-platform-anthropic",
+            env_key_name="ANTHROPIC_API_KEY",
         ),
         "gemini": ProviderFactory(
             slug="gemini",
@@ -119,6 +121,7 @@ def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
             adapter_kind=AdapterKind.GEMINI,
             base_url=mock_provider.url,
             platform_key="platform-gemini",
+            env_key_name="GEMINI_API_KEY",
         ),
     }
     models = {}
