@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import close_old_connections, transaction
 
 from apps.analytics.models import UsageRecord
 
@@ -45,33 +45,32 @@ def _record_from_json(data: dict) -> UsageRecord:
 
 def usage_records_ingest(*, records: list[dict]) -> int:
     """Insert usage records given as spool dicts; returns how many were new."""
-    objects = [_record_from_json(r) for r in records]
+    objects = _without_dead_references([_record_from_json(r) for r in records])
     if not objects:
         return 0
     ids = [o.generation_id for o in objects]
     before = UsageRecord.objects.filter(generation_id__in=ids).count()
-    try:
-        with transaction.atomic():
-            UsageRecord.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
-    except IntegrityError:
-        # A referenced row (agent, key, model…) was deleted meanwhile: keep the record, drop the dead reference.
-        for obj in objects:
-            _insert_one_salvaging_references(obj)
+    with transaction.atomic():
+        UsageRecord.objects.bulk_create(objects, ignore_conflicts=True, batch_size=500)
     return UsageRecord.objects.filter(generation_id__in=ids).count() - before
 
 
-def _insert_one_salvaging_references(obj: UsageRecord) -> None:
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                UsageRecord.objects.bulk_create([obj], ignore_conflicts=True)
-            return
-        except IntegrityError:
-            if attempt:
-                logger.error("usage record %s dropped: its workspace no longer exists", obj.generation_id)
-                return
-            for name in NULLABLE_REFERENCES:
+def _without_dead_references(objects: list[UsageRecord]) -> list[UsageRecord]:
+    """A row a record points at (agent, key, model…) may have been deleted since the call: keep the record and
+    drop the dead reference. A record whose workspace is gone has nowhere to belong and is dropped."""
+    for name in (*NULLABLE_REFERENCES, "workspace_id"):
+        wanted = {getattr(o, name) for o in objects} - {None}
+        if not wanted:
+            continue
+        related = UsageRecord._meta.get_field(name.removesuffix("_id")).related_model
+        alive = set(related.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        for obj in objects:
+            if getattr(obj, name) not in alive:
                 setattr(obj, name, None)
+    dropped = [o.generation_id for o in objects if o.workspace_id is None]
+    if dropped:
+        logger.error("usage records %s dropped: their workspace no longer exists", ", ".join(dropped))
+    return [o for o in objects if o.workspace_id is not None]
 
 
 class UsageSpool:
