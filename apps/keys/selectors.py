@@ -1,6 +1,7 @@
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from apps.catalog.models import Provider
 from apps.core.secrets import secret_hash
 from apps.keys.models import ApiKey, ProviderKey
 from apps.keys.services import API_KEY_PREFIX
@@ -28,12 +29,43 @@ def api_key_get_by_secret(*, secret: str) -> ApiKey | None:
 
 
 def api_key_get_by_hash(*, key_hash: str) -> ApiKey | None:
+    return _live_api_keys().filter(key_hash=key_hash).select_related("workspace", "workspace__plan", "agent").first()
+
+
+def api_key_get_for_request(*, secret: str) -> ApiKey | None:
+    """The live key with this secret, with its workspace and creator: what /api authentication needs, in one query."""
+    if not secret or not secret.startswith(API_KEY_PREFIX):
+        return None
     return (
-        ApiKey.objects.filter(key_hash=key_hash, revoked_at__isnull=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-        .select_related("workspace", "workspace__plan", "agent")
+        _live_api_keys()
+        .filter(key_hash=secret_hash(secret))
+        .select_related("workspace", "workspace__plan", "agent", "created_by")
         .first()
     )
+
+
+def _live_api_keys() -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(revoked_at__isnull=True).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+
+
+def api_key_get(*, workspace, api_key_id: int) -> ApiKey | None:
+    return api_key_list(workspace=workspace).filter(pk=api_key_id).first()
+
+
+def provider_key_get(*, workspace, provider_key_id: int) -> ProviderKey | None:
+    """One provider key of the workspace, its secret included, e.g. to test it."""
+    return (
+        ProviderKey.objects.filter(workspace=workspace, pk=provider_key_id)
+        .select_related("workspace", "provider", "member", "agent")
+        .first()
+    )
+
+
+def byok_provider_get(*, slug: str) -> Provider | None:
+    """An enabled provider a workspace may hold its own key for."""
+    return Provider.objects.filter(slug=slug, enabled=True).first()
 
 
 def provider_key_secret_map(*, workspace) -> dict[tuple[int, int | None, int | None], str]:

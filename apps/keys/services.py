@@ -1,16 +1,27 @@
 import secrets
 from datetime import datetime
 
+import httpx
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.analytics.services import audit_event_record
+from apps.catalog.models import Model, ModelMode
 from apps.core.errors import ApplicationError
 from apps.core.secrets import secret_hash, secret_mask
-from apps.keys.models import ApiKey, ProviderKey
+from apps.keys.models import ApiKey, ProviderKey, ProviderKeyStatus
+from apps.routing.adapters import UpstreamError, adapter_for
+from apps.routing.adapters.base import upstream_error
 
 API_KEY_PREFIX = "sk-sy-"
 API_KEY_RANDOM_BYTES = 36  # 36 bytes encode to exactly 48 url-safe characters
+PROVIDER_KEY_TEST_READ_TIMEOUT = 30.0
+PROVIDER_KEY_ERROR_MAX_CHARS = 500
+# Refusals that come after the provider accepted the key: the key works even though this call did not.
+KEY_ACCEPTED_ERROR_KINDS = frozenset({"rate_limit", "bad_request", "context_length"})
+KEY_REFUSED_ERROR_KINDS = frozenset({"auth", "permission"})
 
 
 def api_key_secret_generate() -> str:
@@ -153,3 +164,112 @@ def provider_key_delete(*, provider_key: ProviderKey, deleted_by=None) -> None:
         data={"provider_id": provider_key.provider_id, "mask": provider_key.mask},
     )
     provider_key.delete()
+
+
+def provider_key_plan_check(*, workspace) -> None:
+    """Members may add their own provider keys only on a plan with BYOK. (Staff may store one from the admin ahead of
+    an upgrade: the gateway ignores BYOK keys while the plan does not allow them.)"""
+    plan = workspace.plan
+    if not plan.byok_allowed:
+        raise ApplicationError(
+            f"The {plan.name} plan does not include bring-your-own-key provider keys; upgrade the plan to add one.",
+            extra={"plan": plan.slug},
+            status=403,
+            code="byok_not_allowed",
+        )
+
+
+def _provider_key_test_model(*, provider) -> Model | None:
+    """The provider's cheapest enabled chat model (by input price; unknown prices last)."""
+    return (
+        Model.objects.filter(provider=provider, enabled=True, mode=ModelMode.CHAT, deprecated_at__isnull=True)
+        .order_by(F("input_price").asc(nulls_last=True), F("output_price").asc(nulls_last=True), "model_id")
+        .first()
+    )
+
+
+def _provider_key_call(*, provider, model, secret: str) -> UpstreamError | None:
+    """Ask for one token with the key; the provider's failure as an UpstreamError, or None when it answered."""
+    adapter = adapter_for(provider.adapter_kind)
+    request = adapter.build_request(
+        body={"model": model.model_id, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1},
+        upstream_model=model.upstream_name,
+        base_url=provider.base_url,
+        api_key=secret,
+        extra_headers=dict(provider.extra_headers or {}),
+        options={**(provider.adapter_options or {}), "max_output_tokens": model.max_output_tokens},
+        stream=False,
+    )
+    timeout = httpx.Timeout(PROVIDER_KEY_TEST_READ_TIMEOUT, connect=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT)
+    try:
+        with httpx.Client(timeout=timeout) as client:
+            response = client.post(request.url, headers=request.headers, content=request.body)
+    except httpx.TimeoutException:
+        return upstream_error(504, "timeout", "The provider did not answer in time.")
+    except httpx.HTTPError as exc:
+        return upstream_error(502, "server_error", f"Could not reach the provider ({exc.__class__.__name__}).")
+    if response.status_code >= 400:
+        return adapter.parse_error(status=response.status_code, payload=response.content, headers=response.headers)
+    try:
+        adapter.parse_response(payload=response.content, model=model.model_id)
+    except UpstreamError as exc:
+        return exc
+    return None
+
+
+def provider_key_test(*, provider_key: ProviderKey, tested_by=None) -> ProviderKey:
+    """Check a BYOK key with the cheapest real call: one token from its provider's cheapest enabled chat model.
+
+    An answer marks the key valid, and so does a refusal that comes after the provider accepted the key (rate limit,
+    bad request); an authentication or permission failure marks it invalid. Anything else (provider down, timeout,
+    unknown path) proves nothing: the status stays as it was and only the error is kept.
+    """
+    provider = provider_key.provider
+    if not provider.base_url:
+        raise ApplicationError(
+            f"{provider.name} has no base URL to call; ask staff to set one.", status=409, code="provider_unreachable"
+        )
+    model = _provider_key_test_model(provider=provider)
+    if model is None:
+        raise ApplicationError(
+            f"The catalog has no enabled chat model of {provider.name} to test the key with.",
+            status=409,
+            code="no_test_model",
+        )
+    secret = provider_key.secret
+    error = _provider_key_call(provider=provider, model=model, secret=secret)
+
+    if error is None or error.kind in KEY_ACCEPTED_ERROR_KINDS:
+        result = ProviderKeyStatus.VALID
+    elif error.kind in KEY_REFUSED_ERROR_KINDS:
+        result = ProviderKeyStatus.INVALID
+    else:
+        result = None
+    # Providers sometimes echo the key they refused; it must not reach the database or an audit event.
+    message = (
+        "" if error is None else f"{error.status} {error.kind}: {error.message}".replace(secret, provider_key.mask)
+    )
+    message = message[:PROVIDER_KEY_ERROR_MAX_CHARS]
+
+    update_fields = ["last_error", "updated_at"]
+    provider_key.last_error = message
+    if result is not None:
+        provider_key.status = result
+        provider_key.last_validated_at = timezone.now()
+        update_fields += ["status", "last_validated_at"]
+    with transaction.atomic():
+        provider_key.save(update_fields=update_fields)
+        audit_event_record(
+            action="provider_key.tested",
+            workspace=provider_key.workspace,
+            actor=tested_by,
+            target=provider_key,
+            data={
+                "provider": provider.slug,
+                "mask": provider_key.mask,
+                "model": model.model_id,
+                "result": result or "inconclusive",
+                "error": message,
+            },
+        )
+    return provider_key

@@ -1,6 +1,6 @@
 from django.db.models import Q, QuerySet
 
-from apps.workspaces.models import InstalledModel, Membership, ModelAccess, Plan
+from apps.workspaces.models import Agent, InstalledModel, Membership, ModelAccess, Plan
 
 
 def plan_get_default() -> Plan | None:
@@ -54,3 +54,30 @@ def plan_allowed_model_ids(*, plan: Plan) -> tuple[bool, set[str]]:
     from apps.catalog.models import Model
 
     return False, set(Model.objects.filter(plan_model_filter(plan=plan)).values_list("model_id", flat=True))
+
+
+def workspace_for_member(*, user, slug: str | None = None):
+    """The workspace a signed-in member acts in: the one named by `slug` if they belong to it, else the one they
+    joined first. None when they belong to none (or not to that one)."""
+    memberships = Membership.objects.filter(user=user).select_related("workspace", "workspace__plan")
+    if slug:
+        memberships = memberships.filter(workspace__slug=slug)
+    membership = memberships.order_by("created_at", "pk").first()
+    return membership.workspace if membership else None
+
+
+def agent_get(*, workspace, agent_id: int) -> Agent | None:
+    return Agent.objects.filter(workspace=workspace, pk=agent_id).first()
+
+
+def installed_model_available_list(*, workspace) -> QuerySet:
+    """Catalog models installed in the workspace that it can call now: enabled, at an enabled provider, and allowed
+    by its plan. One query, with the provider."""
+    from apps.catalog.models import Model
+
+    return (
+        Model.objects.filter(installations__workspace=workspace, enabled=True, provider__enabled=True)
+        .filter(plan_model_filter(plan=workspace.plan))
+        .select_related("provider")
+        .order_by("model_id")
+    )
