@@ -34,16 +34,18 @@ def connection_error(message: str) -> UpstreamError:
 
 
 async def open_upstream(provider_slug: str, request: UpstreamRequest, *, deadline: float) -> aiohttp.ClientResponse:
-    """Send the request and wait for the response head; the caller reads (and releases) the body."""
+    """Send the request and wait for the response head; the caller reads (and releases) the body.
+
+    aiohttp's own timers bound the call (no extra task per request): `deadline` covers the whole exchange,
+    the read timeout each wait for the first byte or the next chunk."""
     timeout = aiohttp.ClientTimeout(
-        total=None,
+        total=max(deadline, 0.001),
         connect=settings.GATEWAY_UPSTREAM_CONNECT_TIMEOUT,
-        sock_read=min(settings.GATEWAY_UPSTREAM_READ_TIMEOUT, max(deadline, 0.001)),
+        sock_read=settings.GATEWAY_UPSTREAM_READ_TIMEOUT,
     )
     try:
-        return await asyncio.wait_for(
-            session_for(provider_slug).post(request.url, data=request.body, headers=request.headers, timeout=timeout),
-            timeout=max(deadline, 0.001),
+        return await session_for(provider_slug).post(
+            request.url, data=request.body, headers=request.headers, timeout=timeout
         )
     except TimeoutError:
         raise timeout_error("The provider did not answer in time.") from None
