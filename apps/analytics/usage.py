@@ -16,8 +16,10 @@ from pathlib import Path
 
 import orjson
 from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
 from apps.analytics.models import UsageRecord
+from apps.keys.services import api_keys_mark_used
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ def usage_records_ingest(*, records: list[dict]) -> int:
     rows = [[f.get_db_prep_save(_python_value(f, r), connection) for f in INSERT_FIELDS] for r in records]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+    api_keys_mark_used(api_key_ids={r["api_key_id"] for r in records} - {None}, used_at=timezone.now())
     return UsageRecord.objects.filter(generation_id__in=ids).count() - before
 
 

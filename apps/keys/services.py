@@ -1,10 +1,11 @@
 import secrets
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 import httpx
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.analytics.services import audit_event_record
@@ -273,3 +274,12 @@ def provider_key_test(*, provider_key: ProviderKey, tested_by=None) -> ProviderK
             },
         )
     return provider_key
+
+
+LAST_USED_RESOLUTION = timedelta(hours=1)
+
+
+def api_keys_mark_used(*, api_key_ids: Iterable[int], used_at: datetime) -> int:
+    """Note when keys were last used, at most once an hour per key (the write would otherwise follow every call)."""
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=used_at - LAST_USED_RESOLUTION)
+    return ApiKey.objects.filter(stale, pk__in=set(api_key_ids)).update(last_used_at=used_at)

@@ -109,3 +109,23 @@ def test_warm_path_runs_no_database_query(gateway, monkeypatch):
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
         list(sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO, stream=True))
     assert queries == []
+
+
+def test_a_deactivated_workspace_cannot_call(gateway):
+    gateway.workspace.is_active = False
+    gateway.workspace.save()
+    with pytest.raises(openai.AuthenticationError):
+        client(gateway).chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
+
+
+def test_last_used_is_noted_at_most_hourly(gateway):
+    sdk = client(gateway)
+    sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
+    gateway.records(expected=1)
+    gateway.api_key.refresh_from_db()
+    first_use = gateway.api_key.last_used_at
+    assert first_use is not None
+    sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
+    gateway.records(expected=2)
+    gateway.api_key.refresh_from_db()
+    assert gateway.api_key.last_used_at == first_use

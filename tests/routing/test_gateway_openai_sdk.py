@@ -346,3 +346,16 @@ def test_cut_stream_ends_with_an_error_event_and_is_recorded(gateway):
     assert record.status == "error" and record.streamed
     assert record.error_type == "upstream_stream_cut"
     assert record.completion_tokens >= 0 and record.prompt_tokens > 0
+
+
+def test_a_client_that_hangs_up_mid_stream_gets_a_cancelled_record(gateway):
+    httpx.post(f"{gateway.mock.url}/_mock/rules", json={"model": "gpt-4o-mini", "chunk_delay_ms": 100})
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "a slow stream"}], "stream": True}
+    headers = {"authorization": f"Bearer {gateway.secret}"}
+    with httpx.stream("POST", f"{gateway.v1}/chat/completions", json=body, headers=headers) as response:
+        first = next(response.iter_lines())
+        generation_id = response.headers["x-switchyard-generation-id"]
+    assert first.startswith("data: ")
+    record = gateway.record(generation_id)
+    assert record.status == "cancelled" and record.http_status == 499 and record.streamed
+    assert record.prompt_tokens > 0  # estimated: the upstream never sent its usage

@@ -318,11 +318,11 @@ async def stream(prepared: Prepared, send: Send, wire: str, disconnected: asynci
     except aiohttp.ClientError:
         failure = GatewayError(502, "The provider's stream broke off.", code="upstream_stream_cut")
     finally:
+        # Also when the client hung up: what was generated so far is counted and costed.
         response.release()
-
-    record.usage = decoder.usage or _estimate_usage(prepared, streamed_chars)
-    record.finish_reason = decoder.finish_reason or ""
-    record.settle()
+        record.usage = decoder.usage or _estimate_usage(prepared, streamed_chars)
+        record.finish_reason = decoder.finish_reason or ""
+        record.settle()
     if failure is not None:
         # Bytes were already sent: no silent switch to another model, the stream ends with an error event.
         record.fail(failure.status, failure.error_type)

@@ -66,7 +66,7 @@ class ModelRoute:
 
 def load_caller(key_hash: str) -> CallerContext | None:
     api_key = api_key_get_by_hash(key_hash=key_hash)
-    if api_key is None:
+    if api_key is None or not api_key.workspace.is_active:
         return None
     workspace = api_key.workspace
     plan = workspace.plan

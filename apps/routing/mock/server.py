@@ -1,11 +1,12 @@
 """A local provider that speaks OpenAI, Anthropic and Gemini, with deterministic answers and faults on demand.
 
-Faults come from, in order: the `x-mock-fault` request header, a `fault-<kind>` marker in the model name
-(`gpt-4o-mini-fault-429`), or a rule posted to `/_mock/rules` (optionally for the next N requests only).
+Faults come from, in order: the `x-mock-fault` request header, a rule posted to `/_mock/rules` for a model
+(optionally for the next N requests only), or a `fault-<kind>` marker in the model name (`gpt-4o-mini-fault-429`).
 Kinds: 429, 500, 502, 503, 529, timeout (no answer for 30 s), slow (first byte after `delay_ms`, default 1 s),
 cut (a stream stops half-way; a plain answer closes the connection), context (a context-length error).
-`/_mock/requests` lists what the mock received, so tests can check what a gateway sent upstream.
-"""
+Headers or rule fields also set cached, cache-write and reasoning token counts and a delay between stream chunks
+(`x-mock-cached-tokens`, `x-mock-cache-write-tokens`, `x-mock-reasoning-tokens`, `x-mock-chunk-delay-ms`).
+`/_mock/requests` lists what the mock received, so tests can check what a gateway sent upstream."""
 
 import asyncio
 import collections
@@ -33,6 +34,7 @@ class Behaviour:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    chunk_delay_ms: int = 0
 
 
 @dataclass
@@ -57,6 +59,7 @@ class MockState:
             cached_tokens=int(headers.get("x-mock-cached-tokens") or rule.get("cached_tokens") or 0),
             cache_write_tokens=int(headers.get("x-mock-cache-write-tokens") or rule.get("cache_write_tokens") or 0),
             reasoning_tokens=int(headers.get("x-mock-reasoning-tokens") or rule.get("reasoning_tokens") or 0),
+            chunk_delay_ms=int(headers.get("x-mock-chunk-delay-ms") or rule.get("chunk_delay_ms") or 0),
         )
 
 
@@ -542,9 +545,17 @@ def api_key_of(request: web.Request, wire: str) -> str:
     return request.headers.get("authorization", "").removeprefix("Bearer ").strip()
 
 
-async def sse_stream(request: web.Request, events: list[str], *, cut: bool) -> web.StreamResponse:
+async def sse_stream(
+    request: web.Request, events: list[str], *, cut: bool, chunk_delay_ms: int = 0
+) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
     await response.prepare(request)
+    if chunk_delay_ms and not cut:
+        for event in events:  # a slow stream, event by event
+            await response.write(event.encode())
+            await asyncio.sleep(chunk_delay_ms / 1000)
+        await response.write_eof()
+        return response
     if not cut:
         # One write: the mock must stay cheap next to the gateway it is measured against.
         await response.write("".join(events).encode())
@@ -615,7 +626,7 @@ class MockProvider:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks = openai_chunks(model, reply, completion_id, include_usage)
         events = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
-        return await sse_stream(request, events, cut=behaviour.fault == "cut")
+        return await sse_stream(request, events, cut=behaviour.fault == "cut", chunk_delay_ms=behaviour.chunk_delay_ms)
 
     async def openai_models(self, request: web.Request) -> web.Response:
         names = ["gpt-4o-mini", "gpt-4o", "mock-model"]
@@ -646,7 +657,7 @@ class MockProvider:
         events = [
             f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in anthropic_events(model, reply, message_id)
         ]
-        return await sse_stream(request, events, cut=behaviour.fault == "cut")
+        return await sse_stream(request, events, cut=behaviour.fault == "cut", chunk_delay_ms=behaviour.chunk_delay_ms)
 
     async def gemini_generate(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["target"].rpartition(":")
@@ -677,7 +688,7 @@ class MockProvider:
             f"data: {json.dumps(gemini_response(model, reply, response_id, piece, final=i == len(pieces) - 1))}\r\n\r\n"
             for i, piece in enumerate(pieces or [[]])
         ]
-        return await sse_stream(request, events, cut=behaviour.fault == "cut")
+        return await sse_stream(request, events, cut=behaviour.fault == "cut", chunk_delay_ms=behaviour.chunk_delay_ms)
 
     async def rules(self, request: web.Request) -> web.Response:
         if request.method == "DELETE":
