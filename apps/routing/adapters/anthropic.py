@@ -32,7 +32,7 @@ from .base import (
     tool_arguments,
     upstream_error,
 )
-from .sse import SSEEvent, SSEParser
+from .sse import SSEEvent, SSEStreamDecoder
 
 ANTHROPIC_VERSION = "2023-06-01"
 _INVALID_ID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -189,22 +189,12 @@ def error_from_anthropic(status: int, error: Any, retry_after: float | None) -> 
     return upstream_error(status, kind, message, retry_after)
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(SSEStreamDecoder):
     def __init__(self, *, model: str, completion_id: str):
-        self._sse = SSEParser()
+        super().__init__()
         self._chunk = ChunkMaker(completion_id=completion_id, model=model)
         self._tool_index: dict[int, int] = {}  # content block index -> OpenAI tool call index
         self._usage: dict = {}
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.error: UpstreamError | None = None
-        self.done = False
-
-    def feed(self, data: bytes) -> list[dict]:
-        return self._chunks(self._sse.feed(data))
-
-    def close(self) -> list[dict]:
-        return self._chunks(self._sse.close())
 
     def _chunks(self, events: list[SSEEvent]) -> list[dict]:
         chunks = []

@@ -39,7 +39,7 @@ from .base import (
     tool_arguments,
     upstream_error,
 )
-from .sse import SSEEvent, SSEParser
+from .sse import SSEEvent, SSEStreamDecoder
 
 SIGNATURE_MARK = "_ts_"
 # The placeholder Gemini accepts for function calls it did not produce (another provider's turn). Widely used by
@@ -240,23 +240,15 @@ def _candidate_output(candidate: dict) -> tuple[str, list[dict]]:
     return "".join(texts), tool_calls
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(SSEStreamDecoder):
+    keep_unknown = True
+
     def __init__(self, *, model: str, completion_id: str):
-        self._sse = SSEParser(keep_unknown=True)
+        super().__init__()
         self._chunk = ChunkMaker(completion_id=completion_id, model=model)
         self._started = False
         self._tool_counts: dict[int, int] = {}  # candidate index -> tool calls so far
         self._stray: list[str] = []  # lines of a bare JSON error object
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.error: UpstreamError | None = None
-        self.done = False
-
-    def feed(self, data: bytes) -> list[dict]:
-        return self._chunks(self._sse.feed(data))
-
-    def close(self) -> list[dict]:
-        return self._chunks(self._sse.close())
 
     def _chunks(self, events: list[SSEEvent]) -> list[dict]:
         chunks: list[dict] = []

@@ -29,7 +29,7 @@ from .base import (
     retry_after_from,
     upstream_error,
 )
-from .sse import SSEEvent, SSEParser
+from .sse import SSEEvent, SSEStreamDecoder
 
 AZURE_API_VERSION = "2024-10-21"
 OPENROUTER_BODY_FIELDS = ("models", "provider")
@@ -123,21 +123,11 @@ def _stream_error(error: Any) -> UpstreamError:
     return error_from_openai(status, message, str(code) if code is not None else None, None)
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(SSEStreamDecoder):
     def __init__(self, *, model: str, completion_id: str):
-        self._sse = SSEParser()
+        super().__init__()
         self._model = model
         self._completion_id = completion_id
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.error: UpstreamError | None = None
-        self.done = False
-
-    def feed(self, data: bytes) -> list[dict]:
-        return self._chunks(self._sse.feed(data))
-
-    def close(self) -> list[dict]:
-        return self._chunks(self._sse.close())
 
     def _chunks(self, events: list[SSEEvent]) -> list[dict]:
         chunks = []

@@ -88,3 +88,25 @@ class SSEParser:
         event = SSEEvent(data="\n".join(self._data), event=self._event or "message", id=self.last_event_id)
         self._data, self._event = [], ""
         return event
+
+
+class SSEStreamDecoder:
+    """The shared shell of the adapters' stream decoders: SSE events in, OpenAI chunks out (see `_chunks`)."""
+
+    keep_unknown = False
+
+    def __init__(self) -> None:
+        self._sse = SSEParser(keep_unknown=self.keep_unknown)
+        self.usage = None  # Usage, once the upstream reported it
+        self.finish_reason: str | None = None
+        self.error = None  # UpstreamError, when the upstream failed mid-stream
+        self.done = False  # the upstream signalled a normal end; False after a cut stream
+
+    def feed(self, data: bytes) -> list[dict]:
+        return self._chunks(self._sse.feed(data))
+
+    def close(self) -> list[dict]:
+        return self._chunks(self._sse.close())
+
+    def _chunks(self, events: list[SSEEvent]) -> list[dict]:
+        raise NotImplementedError
