@@ -3,10 +3,12 @@
     .venv/bin/python benchmarks/gateway.py [--workers 2] [--duration 8] [--concurrency 1,16,64] [--repeat 3]
                                            [--litellm PATH/TO/litellm]
 
-Starts, on 127.0.0.1: the mock provider, Switchyard (granian, --workers ASGI workers, every hot-path feature on:
-key auth, model resolution and plan checks, credential resolution, translation, usage recording) on a throwaway
-SQLite database, and optionally a LiteLLM proxy (`pip install 'litellm[proxy]'` in its own venv, pass its
-`litellm` executable) against the same mock. The load generator is wrk (Debian: `apt-get install wrk`).
+Starts, on 127.0.0.1: the mock provider; the floor (benchmarks/bare_forwarder.py: the same ASGI server and HTTP
+client forwarding bytes, no gateway work at all); Switchyard (granian with --workers ASGI workers and every
+hot-path feature on: key auth, model resolution and plan checks, credential resolution, translation, usage
+recording; its usage ingester runs too and its CPU counts with the gateway's) on a throwaway SQLite database;
+and, with --litellm, a LiteLLM proxy (`pip install 'litellm[proxy]'` in its own venv) against the same mock.
+The load generator is wrk (Debian: `apt-get install wrk`); --profile writes a py-spy profile of one worker.
 Each round measures every target at every concurrency, non-streaming and streaming; the figures printed are
 medians over the rounds.
 """
@@ -109,6 +111,16 @@ def rss_mib(pids: list[int]) -> list[float]:
     return sizes
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            fields = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / ticks
+
+
 def children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -126,6 +138,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,16,64")
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are printed")
     parser.add_argument("--litellm", help="a LiteLLM proxy executable to measure side by side")
+    parser.add_argument("--profile", help="write a py-spy profile (raw format) of one gateway worker to this file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed as the load generator: apt-get install wrk")
@@ -186,8 +199,33 @@ def main() -> None:
             **quiet,
         )
         processes.append(gateway)
+        ingester = subprocess.Popen([PYTHON, "manage.py", "usage_ingester"], cwd=ROOT, env=env, **quiet)
+        processes.append(ingester)
+        floor_port = free_port()
+        floor = subprocess.Popen(
+            [
+                str(Path(PYTHON).parent / "granian"),
+                "--interface",
+                "asgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(floor_port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-ws",
+                "bare_forwarder:app",
+            ],
+            cwd=ROOT / "benchmarks",
+            env={**env, "BARE_FORWARDER_UPSTREAM": f"{mock_url}/v1/chat/completions"},
+            **quiet,
+        )
+        processes.append(floor)
         targets = {
             "direct": f"{mock_url}/v1/chat/completions",
+            "floor": f"http://127.0.0.1:{floor_port}/",
             "switchyard": f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
         }
         if args.litellm:
@@ -210,7 +248,7 @@ def main() -> None:
                 )
             )
             targets["litellm"] = f"http://127.0.0.1:{litellm_port}/v1/chat/completions"
-        for port in (mock_port, gateway_port, *([litellm_port] if args.litellm else [])):
+        for port in (mock_port, gateway_port, floor_port, *([litellm_port] if args.litellm else [])):
             wait_for_port(port, timeout=120)
 
         scripts = {}
@@ -223,13 +261,46 @@ def main() -> None:
             for script in scripts.values():
                 run_wrk(url, script, concurrency=4, duration=2)
 
+        # CPU per request of the server side of each target (the mock's share included in "direct").
+        server_pids = {name: [processes[0].pid] for name in targets}
+        server_pids["switchyard"] = [*children(gateway.pid), ingester.pid]
+        server_pids["floor"] = children(floor.pid)
+        if args.litellm:
+            server_pids["litellm"] = [processes[-1].pid, *children(processes[-1].pid)]
         results: dict[tuple, list[dict]] = {}
+        profiled = False
         for round_number in range(args.repeat):
             print(f"round {round_number + 1}/{args.repeat}", file=sys.stderr)
             for mode, script in scripts.items():
                 for concurrency in concurrencies:
                     for name, url in targets.items():
+                        cpu_before = cpu_seconds(server_pids[name])
+                        profiler = None
+                        if args.profile and name == "switchyard" and not profiled:
+                            profiled = True
+                            profiler = subprocess.Popen(
+                                [
+                                    str(Path(PYTHON).parent / "py-spy"),
+                                    "record",
+                                    "-p",
+                                    str(server_pids[name][0]),
+                                    "-d",
+                                    str(max(1, args.duration - 1)),
+                                    "-r",
+                                    "400",
+                                    "-f",
+                                    "raw",
+                                    "-o",
+                                    args.profile,
+                                    "--nonblocking",
+                                ],
+                                **quiet,
+                            )
                         result = run_wrk(url, script, concurrency=concurrency, duration=args.duration)
+                        if profiler is not None:
+                            profiler.wait(30)
+                        requests = result["rps"] * args.duration
+                        result["cpu_ms"] = (cpu_seconds(server_pids[name]) - cpu_before) * 1000 / max(requests, 1)
                         results.setdefault((mode, concurrency, name), []).append(result)
         workers_rss = rss_mib(children(gateway.pid))
         report(results, targets, scripts, concurrencies, workers_rss, args)
@@ -248,21 +319,23 @@ def report(results, targets, scripts, concurrencies, workers_rss, args) -> None:
 
     print(f"\nMedians of {args.repeat} rounds, {args.duration}s each, {args.workers} gateway workers, wrk on 127.0.0.1")
     header = f"{'mode':7} {'conc':>4} {'target':11} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
-    header += f" {'RPS vs direct':>14}"
+    header += f" {'vs direct':>10} {'vs floor':>9} {'server CPU ms/req':>18}"
     print(header)
     print("-" * len(header))
     for mode in scripts:
         for concurrency in concurrencies:
             direct = median(mode, concurrency, "direct", "rps")
+            floor = median(mode, concurrency, "floor", "rps")
             for name in targets:
                 rps = median(mode, concurrency, name, "rps")
                 errors = sum(r["errors"] for r in results[(mode, concurrency, name)])
                 print(
                     f"{mode:7} {concurrency:>4} {name:11} {rps:>8.0f} {median(mode, concurrency, name, 'p50'):>8.2f} "
-                    f"{median(mode, concurrency, name, 'p99'):>8.2f} {errors:>6} {rps / direct:>13.2f}x"
+                    f"{median(mode, concurrency, name, 'p99'):>8.2f} {errors:>6} {rps / direct:>9.2f}x "
+                    f"{rps / floor:>8.2f}x {median(mode, concurrency, name, 'cpu_ms'):>18.3f}"
                 )
     for name in targets:
-        if name == "direct" or 1 not in concurrencies:
+        if name in ("direct", "floor") or 1 not in concurrencies:
             continue
         for mode in scripts:
             added_p50 = median(mode, 1, name, "p50") - median(mode, 1, "direct", "p50")

@@ -1,21 +1,24 @@
 """Durable usage recording off the response's critical path.
 
 Each gateway worker appends one JSON line per request to its own spool file (a single write() into the page
-cache: it survives a crash of the worker and needs neither Redis nor the database). A background flusher moves
-closed spool files into the database in batches; spool files left behind by a dead worker are claimed and
-ingested by the next flush of any worker on the node, or by `manage.py flush_usage` / its beat task.
-Ingest is idempotent (generation_id is unique), so a file ingested twice adds nothing.
+cache: it survives a crash of the worker and needs neither Redis nor the database) and closes the file every
+half second. `manage.py usage_ingester`, one per node, moves closed files into the database in batches, off the
+workers' CPU and GIL. While no ingester is alive (its heartbeat file is stale), the workers ingest their own files,
+so records never wait on an operator. Files a dead worker left open are claimed by the next ingest on the node,
+by `manage.py flush_usage` or by its beat task. Ingest is idempotent (generation_id is unique).
 """
 
 import logging
 import os
 import threading
+import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 import orjson
-from django.db import close_old_connections, connection, transaction
+from django.conf import settings
+from django.db import close_old_connections, connection, models, transaction
 from django.utils import timezone
 
 from apps.analytics.models import UsageRecord
@@ -25,7 +28,10 @@ logger = logging.getLogger(__name__)
 
 # The spool dicts use the model's attribute names (workspace_id, cost_usd…).
 INSERT_FIELDS = [f for f in UsageRecord._meta.concrete_fields if f.attname != "id"]
+# Only these need Django's conversion to a database value; the rest go in as the spool holds them.
+PREPARED_TYPES = (models.JSONField, models.DateTimeField, models.DecimalField)
 NULLABLE_REFERENCES = ("agent_id", "api_key_id", "member_id", "model_id", "provider_id")
+HEARTBEAT_FILE = "ingester.heartbeat"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -38,22 +44,38 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _python_value(field, data: dict):
-    value = data.get(field.attname, field.get_default())
-    if value is None:
-        return None
-    if field.attname == "cost_usd":
-        return Decimal(value)
-    if field.attname == "created_at":
-        return datetime.fromisoformat(value)
-    return value
+def _abandoned(pid_text: str) -> bool:
+    """True when the process that wrote or claimed a file is gone (or is this one, from a previous life)."""
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    return pid == os.getpid() or not _pid_alive(pid)
+
+
+def _row(record: dict) -> list:
+    row = []
+    for field in INSERT_FIELDS:
+        value = record.get(field.attname, NOT_GIVEN)
+        if value is NOT_GIVEN:
+            value = field.get_default()
+        if isinstance(field, PREPARED_TYPES) and value is not None:
+            if isinstance(field, models.DecimalField):
+                value = Decimal(value)
+            elif isinstance(field, models.DateTimeField):
+                value = datetime.fromisoformat(value)
+            value = field.get_db_prep_save(value, connection)
+        row.append(value)
+    return row
+
+
+NOT_GIVEN = object()
 
 
 def usage_records_ingest(*, records: list[dict]) -> int:
     """Insert usage records given as spool dicts; returns how many were new.
 
     One INSERT … ON CONFLICT DO NOTHING run over the batch: the ORM's bulk_create spends most of its time
-    building SQL, and this runs in the gateway workers twice a second.
+    building SQL and preparing values that are already in database form.
     """
     records = _without_dead_references(records)
     if not records:
@@ -66,10 +88,10 @@ def usage_records_ingest(*, records: list[dict]) -> int:
         f"INSERT INTO {quote(UsageRecord._meta.db_table)} ({columns}) "
         f"VALUES ({', '.join(['%s'] * len(INSERT_FIELDS))}) ON CONFLICT ({quote('generation_id')}) DO NOTHING"
     )
-    rows = [[f.get_db_prep_save(_python_value(f, r), connection) for f in INSERT_FIELDS] for r in records]
+    rows = [_row(r) for r in records]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
-    api_keys_mark_used(api_key_ids={r["api_key_id"] for r in records} - {None}, used_at=timezone.now())
+    api_keys_mark_used(api_key_ids={r.get("api_key_id") for r in records} - {None}, used_at=timezone.now())
     return UsageRecord.objects.filter(generation_id__in=ids).count() - before
 
 
@@ -139,14 +161,10 @@ class UsageSpool:
         if not self.directory.exists():
             return []
         ready = sorted(self.directory.glob("*.ready"))
-        orphans = [
-            p
-            for p in self.directory.glob("*.jsonl")
-            if p != self._path
-            and (int(p.name.split("-", 1)[0]) == os.getpid() or not _pid_alive(int(p.name.split("-", 1)[0])))
-        ]
-        stale_claims = [p for p in self.directory.glob("*.claimed-*") if not _pid_alive(int(p.name.rsplit("-", 1)[1]))]
-        return ready + sorted(orphans) + stale_claims
+        orphans = [p for p in self.directory.glob("*.jsonl") if p != self._path and _abandoned(p.name.split("-")[0])]
+        # A claim whose ingest failed (the database was down, say) is retried by this or any later process.
+        claims = [p for p in self.directory.glob("*.claimed-*") if _abandoned(p.name.rsplit("-", 1)[1])]
+        return ready + sorted(orphans) + sorted(claims)
 
     def ingest(self) -> int:
         """Move every closed or orphaned spool file on this node into the database; returns records added."""
@@ -156,11 +174,11 @@ class UsageSpool:
     def _ingest(self) -> int:
         added = 0
         for path in self._claimable():
-            claimed = path.with_name(f"{path.stem}.claimed-{os.getpid()}")
+            claimed = path.with_name(f"{path.name.split('.')[0]}.claimed-{os.getpid()}")
             try:
                 path.rename(claimed)
             except FileNotFoundError:
-                continue  # another worker claimed it first
+                continue  # another process claimed it first
             records = [orjson.loads(line) for line in claimed.read_bytes().splitlines() if line.strip()]
             if not connection.in_atomic_block:  # a long-lived flusher thread drops dead or stale connections
                 close_old_connections()
@@ -172,9 +190,19 @@ class UsageSpool:
         self.rotate()
         return self.ingest()
 
+    # The node's ingester says it is alive by touching a file; workers ingest themselves while it is stale.
+
+    def beat(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / HEARTBEAT_FILE).touch()
+
+    def ingester_alive(self, *, within: float) -> bool:
+        try:
+            return time.time() - (self.directory / HEARTBEAT_FILE).stat().st_mtime < within
+        except FileNotFoundError:
+            return False
+
 
 def usage_spool_ingest_orphans() -> int:
-    """Ingest the spool files of this node that no live worker is writing (for beat and `flush_usage`)."""
-    from django.conf import settings
-
+    """Ingest the spool files of this node that no live process is writing (for beat and `flush_usage`)."""
     return UsageSpool(settings.USAGE_SPOOL_DIR).ingest()

@@ -21,4 +21,4 @@ STORAGES = {
 LOGGING["root"]["level"] = env("DJANGO_LOG_LEVEL", default="WARNING")  # noqa: F405
 
 # Each test run spools usage into its own folder.
-USAGE_SPOOL_DIR = Path(tempfile.mkdtemp(prefix="switchyard-usage-spool-"))
+USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default="") or tempfile.mkdtemp(prefix="switchyard-usage-spool-"))

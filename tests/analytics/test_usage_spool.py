@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -109,3 +110,34 @@ def test_a_live_workers_open_file_is_left_alone(tmp_path):
     # Same process here, so the file counts as ours from a previous life only when it is not the open one.
     assert writer.ingest() == 0
     assert other.ingest() == 1
+
+
+def test_the_ingester_heartbeat(tmp_path):
+    spool = UsageSpool(tmp_path)
+    assert not spool.ingester_alive(within=5)
+    spool.beat()
+    assert spool.ingester_alive(within=5)
+    old = time.time() - 60
+    os.utime(tmp_path / "ingester.heartbeat", (old, old))
+    assert not spool.ingester_alive(within=5)
+
+
+def test_usage_ingester_command_beats_and_stops_on_sigterm(tmp_path):
+    # It runs in its own process (its database is not this test's): what is checked here is its lifecycle; the
+    # ingest it runs each cycle is UsageSpool.ingest, tested above.
+    worker = UsageSpool(tmp_path)
+    ingester = subprocess.Popen(
+        [sys.executable, "manage.py", "usage_ingester", "--interval", "0.1"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "USAGE_SPOOL_DIR": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not worker.ingester_alive(within=5) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert worker.ingester_alive(within=5)
+    finally:
+        ingester.terminate()
+        ingester.wait(10)
+    assert ingester.returncode == 0

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import pytest
 import uvicorn
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from apps.analytics.models import UsageRecord
 from apps.catalog.models import AdapterKind
@@ -60,6 +62,8 @@ def gateway_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+    # The gateway's database work ran on asgiref's sync thread: close its connections so the test database can go.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 
 @dataclass

@@ -25,14 +25,20 @@ ORPHAN_SWEEP_EVERY = 60  # flush cycles between looks for files of dead workers
 
 
 async def flush_usage_forever() -> None:
+    """Close the spool file every interval; ingest it here only while the node has no live usage ingester."""
     spool = usage_spool()
+    interval = settings.USAGE_FLUSH_INTERVAL
     cycle = 0
     while True:
-        await asyncio.sleep(settings.USAGE_FLUSH_INTERVAL)
+        await asyncio.sleep(interval)
         cycle += 1
         try:
-            if spool.pending or cycle % ORPHAN_SWEEP_EVERY == 1:
-                await sync_to_async(spool.flush, thread_sensitive=True)()
+            if spool.pending:
+                spool.rotate()
+            if spool.ingester_alive(within=max(3.0, 5 * interval)):
+                continue
+            if cycle % ORPHAN_SWEEP_EVERY == 1 or any(spool.directory.glob("*.ready")):
+                await sync_to_async(spool.ingest, thread_sensitive=True)()
         except Exception:  # the records stay in the spool and the next cycle retries them
             logger.exception("usage flush failed; will retry")
 

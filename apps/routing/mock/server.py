@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from . import answers
@@ -78,8 +79,8 @@ class Reply:
     cache_write_tokens: int = 0
 
 
-def _id(prefix: str, seed: str) -> str:
-    return f"{prefix}{hashlib.sha256(seed.encode()).hexdigest()[:24]}"
+def _id(prefix: str, seed: str | bytes) -> str:
+    return f"{prefix}{hashlib.sha256(seed if isinstance(seed, bytes) else seed.encode()).hexdigest()[:24]}"
 
 
 def build_reply(
@@ -524,6 +525,10 @@ def error_body(wire: str, status: int, message: str, code: str | None = None) ->
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def json_response(data: dict) -> web.Response:
+    return web.Response(body=orjson.dumps(data), content_type="application/json")
+
+
 def error_response(wire: str, status: int, message: str, code: str | None = None) -> web.Response:
     headers = {"retry-after": "1"} if status in (429, 529, 503) else {}
     return web.json_response(error_body(wire, status, message, code), status=status, headers=headers)
@@ -575,8 +580,10 @@ class MockProvider:
 
     async def _read(self, request: web.Request, wire: str, model: str) -> tuple[dict | None, web.Response | None]:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            raw = await request.read()
+            body = orjson.loads(raw)
+            request["raw"] = raw
+        except orjson.JSONDecodeError:
             return None, error_response(wire, 400, "Request body is not valid JSON.")
         if not isinstance(body, dict):
             return None, error_response(wire, 400, "Request body must be a JSON object.")
@@ -617,15 +624,15 @@ class MockProvider:
         if failure := await self._before_first_byte("openai", behaviour):
             return failure
         reply = openai_reply(body, behaviour)
-        completion_id = _id("chatcmpl-", json.dumps(body, sort_keys=True))
+        completion_id = _id("chatcmpl-", request["raw"])
         if not body.get("stream"):
             if behaviour.fault == "cut":
                 request.transport.close()
                 return web.Response()
-            return web.json_response(openai_completion(model, reply, completion_id))
+            return json_response(openai_completion(model, reply, completion_id))
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         chunks = openai_chunks(model, reply, completion_id, include_usage)
-        events = [f"data: {json.dumps(c)}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
+        events = [f"data: {orjson.dumps(c).decode()}\n\n" for c in chunks] + ["data: [DONE]\n\n"]
         return await sse_stream(request, events, cut=behaviour.fault == "cut", chunk_delay_ms=behaviour.chunk_delay_ms)
 
     async def openai_models(self, request: web.Request) -> web.Response:
@@ -648,12 +655,12 @@ class MockProvider:
         if failure := await self._before_first_byte("anthropic", behaviour):
             return failure
         reply = anthropic_reply(body, behaviour)
-        message_id = _id("msg_", json.dumps(body, sort_keys=True))
+        message_id = _id("msg_", request["raw"])
         if not body.get("stream"):
             if behaviour.fault == "cut":
                 request.transport.close()
                 return web.Response()
-            return web.json_response(anthropic_message(model, reply, message_id))
+            return json_response(anthropic_message(model, reply, message_id))
         events = [
             f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in anthropic_events(model, reply, message_id)
         ]
@@ -674,13 +681,13 @@ class MockProvider:
         if failure := await self._before_first_byte("gemini", behaviour):
             return failure
         reply = gemini_reply(body, behaviour)
-        response_id = _id("", json.dumps(body, sort_keys=True))[:16]
+        response_id = _id("", request["raw"])[:16]
         parts = gemini_parts(model, reply)
         if method == "generateContent":
             if behaviour.fault == "cut":
                 request.transport.close()
                 return web.Response()
-            return web.json_response(gemini_response(model, reply, response_id, parts, final=True))
+            return json_response(gemini_response(model, reply, response_id, parts, final=True))
         text_parts = [{"text": piece} for piece in answers.chunk_text(reply.text)] if reply.text else []
         call_parts = [p for p in parts if "functionCall" in p]
         pieces = [[p] for p in text_parts] + ([call_parts] if call_parts else [])
