@@ -22,12 +22,15 @@ $(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(BIN)/pyth
 	$(BIN)/pip install --quiet -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
-# The demo's providers answer from the mock provider on MOCK_PORT, so everything works offline.
+# The demo's providers answer from the mock provider on MOCK_PORT, so everything works offline; the usage ingester
+# moves the gateway's usage records into the database.
 run: $(VENV)/.base-installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py sync_catalog --if-empty
 	$(BIN)/python manage.py bootstrap_demo --mock-url http://127.0.0.1:$(MOCK_PORT)
-	$(BIN)/python manage.py mock_provider --port $(MOCK_PORT) & mock=$$!; trap 'kill $$mock' EXIT INT TERM; \
+	$(BIN)/python manage.py mock_provider --port $(MOCK_PORT) & mock=$$!; \
+	$(BIN)/python manage.py usage_ingester & ingester=$$!; \
+	trap 'kill $$mock $$ingester' EXIT INT TERM; \
 	$(BIN)/granian --interface asgi --host $(HOST) --port $(PORT) --workers $(WORKERS) config.asgi:application
 
 test: $(VENV)/.dev-installed
