@@ -31,7 +31,7 @@ run: $(VENV)/.base-installed
 	$(BIN)/python manage.py mock_provider --port $(MOCK_PORT) & mock=$$!; \
 	$(BIN)/python manage.py usage_ingester & ingester=$$!; \
 	trap 'kill $$mock $$ingester' EXIT INT TERM; \
-	$(BIN)/granian --interface asgi --host $(HOST) --port $(PORT) --workers $(WORKERS) config.asgi:application
+	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) --loop uvloop --http httptools
 
 test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

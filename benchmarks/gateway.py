@@ -4,7 +4,7 @@
                                            [--litellm PATH/TO/litellm]
 
 Starts, on 127.0.0.1: the mock provider; the floor (benchmarks/bare_forwarder.py: the same ASGI server and HTTP
-client forwarding bytes, no gateway work at all); Switchyard (granian with --workers ASGI workers and every
+client forwarding bytes, no gateway work at all); Switchyard (uvicorn with --workers ASGI workers and every
 hot-path feature on: key auth, model resolution and plan checks, credential resolution, translation, usage
 recording; its usage ingester runs too and its CPU counts with the gateway's) on a throwaway SQLite database;
 and, with --litellm, a LiteLLM proxy (`pip install 'litellm[proxy]'` in its own venv) against the same mock.
@@ -131,6 +131,26 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def asgi_server_command(args, port: int, app: str) -> list[str]:
+    return [
+        str(Path(PYTHON).parent / "uvicorn"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        app,
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
@@ -139,6 +159,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; medians are printed")
     parser.add_argument("--litellm", help="a LiteLLM proxy executable to measure side by side")
     parser.add_argument("--profile", help="write a py-spy profile (raw format) of one gateway worker to this file")
+    parser.add_argument("--profile-mode", default="plain", choices=["plain", "stream"])
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed as the load generator: apt-get install wrk")
@@ -179,21 +200,7 @@ def main() -> None:
             )
         )
         gateway = subprocess.Popen(
-            [
-                str(Path(PYTHON).parent / "granian"),
-                "--interface",
-                "asgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(gateway_port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-ws",
-                "config.asgi:application",
-            ],
+            asgi_server_command(args, gateway_port, "config.asgi:application"),
             cwd=ROOT,
             env=env,
             **quiet,
@@ -203,21 +210,7 @@ def main() -> None:
         processes.append(ingester)
         floor_port = free_port()
         floor = subprocess.Popen(
-            [
-                str(Path(PYTHON).parent / "granian"),
-                "--interface",
-                "asgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(floor_port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-ws",
-                "bare_forwarder:app",
-            ],
+            asgi_server_command(args, floor_port, "bare_forwarder:app"),
             cwd=ROOT / "benchmarks",
             env={**env, "BARE_FORWARDER_UPSTREAM": f"{mock_url}/v1/chat/completions"},
             **quiet,
@@ -276,7 +269,7 @@ def main() -> None:
                     for name, url in targets.items():
                         cpu_before = cpu_seconds(server_pids[name])
                         profiler = None
-                        if args.profile and name == "switchyard" and not profiled:
+                        if args.profile and name == "switchyard" and not profiled and mode == args.profile_mode:
                             profiled = True
                             profiler = subprocess.Popen(
                                 [
@@ -317,7 +310,10 @@ def report(results, targets, scripts, concurrencies, workers_rss, args) -> None:
     def median(mode, concurrency, name, field):
         return statistics.median(r[field] for r in results[(mode, concurrency, name)])
 
-    print(f"\nMedians of {args.repeat} rounds, {args.duration}s each, {args.workers} gateway workers, wrk on 127.0.0.1")
+    print(
+        f"\nMedians of {args.repeat} rounds, {args.duration}s each, {args.server} with {args.workers} workers, "
+        "wrk on 127.0.0.1"
+    )
     header = f"{'mode':7} {'conc':>4} {'target':11} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
     header += f" {'vs direct':>10} {'vs floor':>9} {'server CPU ms/req':>18}"
     print(header)

@@ -103,7 +103,7 @@ def test_warm_path_runs_no_database_query(gateway, monkeypatch):
         return original(self, sql, params)
 
     # The background usage flush is off the request path: hold it while counting.
-    monkeypatch.setattr(usage_spool(), "flush", lambda: 0)
+    monkeypatch.setattr(usage_spool(), "ingest", lambda: 0)
     monkeypatch.setattr(CursorWrapper, "execute", counting)
     for _ in range(3):
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)

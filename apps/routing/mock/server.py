@@ -26,6 +26,7 @@ FAULTS = {"429", "500", "502", "503", "529", "timeout", "slow", "cut", "context"
 FAULT_IN_MODEL = re.compile(r"fault-(\w+)")
 TIMEOUT_SECONDS = 30.0
 IMAGE_TOKENS = 85
+RAW_BODY = web.RequestKey("raw_body", bytes)
 
 
 @dataclass
@@ -582,7 +583,7 @@ class MockProvider:
         try:
             raw = await request.read()
             body = orjson.loads(raw)
-            request["raw"] = raw
+            request[RAW_BODY] = raw
         except orjson.JSONDecodeError:
             return None, error_response(wire, 400, "Request body is not valid JSON.")
         if not isinstance(body, dict):
@@ -624,7 +625,7 @@ class MockProvider:
         if failure := await self._before_first_byte("openai", behaviour):
             return failure
         reply = openai_reply(body, behaviour)
-        completion_id = _id("chatcmpl-", request["raw"])
+        completion_id = _id("chatcmpl-", request[RAW_BODY])
         if not body.get("stream"):
             if behaviour.fault == "cut":
                 request.transport.close()
@@ -655,7 +656,7 @@ class MockProvider:
         if failure := await self._before_first_byte("anthropic", behaviour):
             return failure
         reply = anthropic_reply(body, behaviour)
-        message_id = _id("msg_", request["raw"])
+        message_id = _id("msg_", request[RAW_BODY])
         if not body.get("stream"):
             if behaviour.fault == "cut":
                 request.transport.close()
@@ -681,7 +682,7 @@ class MockProvider:
         if failure := await self._before_first_byte("gemini", behaviour):
             return failure
         reply = gemini_reply(body, behaviour)
-        response_id = _id("", request["raw"])[:16]
+        response_id = _id("", request[RAW_BODY])[:16]
         parts = gemini_parts(model, reply)
         if method == "generateContent":
             if behaviour.fault == "cut":
