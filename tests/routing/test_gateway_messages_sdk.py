@@ -1,5 +1,6 @@
 """/v1/messages driven by the official anthropic SDK, for models of every adapter."""
 
+import json
 from decimal import Decimal
 
 import anthropic
@@ -118,3 +119,21 @@ def test_upstream_overload_maps_to_a_retryable_status(gateway):
     assert raised.value.status_code == 502
     [record] = gateway.records()
     assert record.error_type == "upstream_overloaded"
+
+
+def test_a_streamed_message_ends_with_its_cost(gateway):
+    body = {
+        "model": "anthropic/claude-haiku-4-5",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Hello"}],
+    }
+    headers = {"x-api-key": gateway.secret, "anthropic-version": "2023-06-01"}
+    response = httpx.post(f"{gateway.url}/v1/messages", json=body, headers=headers)
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+    assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
+    delta = next(e for e in events if e["type"] == "message_delta")
+    record = gateway.record(response.headers["x-switchyard-generation-id"])
+    assert record.streamed and record.cost_usd > 0
+    assert delta["usage"]["cost"] == pytest.approx(float(record.cost_usd))
+    assert delta["usage"]["output_tokens"] == record.completion_tokens

@@ -359,3 +359,14 @@ def test_a_client_that_hangs_up_mid_stream_gets_a_cancelled_record(gateway):
     record = gateway.record(generation_id)
     assert record.status == "cancelled" and record.http_status == 499 and record.streamed
     assert record.prompt_tokens > 0  # estimated: the upstream never sent its usage
+
+
+def test_bad_input_raises_the_sdks_bad_request_error(gateway):
+    with pytest.raises(openai.BadRequestError) as raised:
+        client(gateway).chat.completions.create(model="openai/gpt-4o-mini", messages=[])
+    assert raised.value.body["param"] == "messages"
+    with pytest.raises(openai.BadRequestError) as raised:
+        client(gateway).chat.completions.create(
+            model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "x"}], temperature=7
+        )
+    assert raised.value.body["param"] == "temperature"

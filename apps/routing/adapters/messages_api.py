@@ -311,10 +311,13 @@ class MessagesStreamEncoder:
                 self._finish_reason = choice["finish_reason"]
         return events
 
-    def finish(self, usage: Usage | None, finish_reason: str | None = None) -> list[bytes]:
+    def finish(
+        self, usage: Usage | None, finish_reason: str | None = None, extra_usage: dict | None = None
+    ) -> list[bytes]:
+        """`extra_usage` adds gateway fields (Switchyard's `cost`) to the final usage."""
         events = self._start() + self._close_block()
         reason = finish_reason or self._finish_reason or "stop"
-        usage_fields = usage_to_anthropic(usage) if usage else {"output_tokens": 0}
+        usage_fields = {**(usage_to_anthropic(usage) if usage else {"output_tokens": 0}), **(extra_usage or {})}
         delta = {"stop_reason": STOP_REASONS.get(reason, "end_turn"), "stop_sequence": None}
         events.append(sse_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage_fields}))
         events.append(sse_event("message_stop", {"type": "message_stop"}))

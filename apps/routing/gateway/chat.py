@@ -273,7 +273,7 @@ class AnthropicStreamRenderer:
         return b"".join(self.encoder.feed(chunk))
 
     def finish(self, usage: Usage, finish_reason: str | None) -> bytes:
-        return b"".join(self.encoder.finish(usage, finish_reason))
+        return b"".join(self.encoder.finish(usage, finish_reason, extra_usage={"cost": _cost_number(self.record)}))
 
     def error(self, error: GatewayError) -> bytes:
         body = error.anthropic_body()["error"]
