@@ -236,7 +236,8 @@ def main() -> None:
                         str(args.workers),
                     ],
                     cwd=work,
-                    env={**os.environ},
+                    # The same Bearer key as Switchyard's, as the proxy's master key (it refuses to run without one).
+                    env={**os.environ, "LITELLM_MASTER_KEY": key},
                     **quiet,
                 )
             )
@@ -311,7 +312,7 @@ def report(results, targets, scripts, concurrencies, workers_rss, args) -> None:
         return statistics.median(r[field] for r in results[(mode, concurrency, name)])
 
     print(
-        f"\nMedians of {args.repeat} rounds, {args.duration}s each, {args.server} with {args.workers} workers, "
+        f"\nMedians of {args.repeat} rounds, {args.duration}s each, uvicorn with {args.workers} workers, "
         "wrk on 127.0.0.1"
     )
     header = f"{'mode':7} {'conc':>4} {'target':11} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
