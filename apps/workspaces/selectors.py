@@ -81,3 +81,8 @@ def installed_model_available_list(*, workspace) -> QuerySet:
         .select_related("provider")
         .order_by("model_id")
     )
+
+
+def agent_fallback_model_ids(*, agent) -> list[str]:
+    """The agent's fallback chain, in order, as canonical model ids."""
+    return list(agent.fallbacks.order_by("position").values_list("model__model_id", flat=True))

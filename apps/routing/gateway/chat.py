@@ -117,10 +117,12 @@ def upstream_failure(error: UpstreamError) -> GatewayError:
 class Prepared:
     record: CallRecord
     body: dict  # canonical OpenAI request
-    route: ModelRoute
-    adapter: Adapter
-    credential: Credential
+    candidates: list[ModelRoute]  # the model asked for, then its fallbacks, in order
     stream: bool
+    # The candidate being tried:
+    route: ModelRoute | None = None
+    adapter: Adapter | None = None
+    credential: Credential | None = None
 
 
 async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) -> Prepared:
@@ -140,13 +142,59 @@ async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) 
     record.streamed = bool(body.get("stream"))
     route = await resolve_model(record.caller, body["model"])
     record.route = route
-    found = credential(record.caller, route)
-    record.is_byok = found.is_byok
-    return Prepared(record, body, route, adapter_for(route.adapter_kind), found, record.streamed)
+    candidates = [route, *await _fallbacks(record.caller, exclude=route.model_id)]
+    if not any(context.credential_for(record.caller, c, agent_id=record.caller.agent_id) for c in candidates):
+        credential(record.caller, route)  # raises the missing-key error naming the provider asked for
+    return Prepared(record, body, candidates, record.streamed)
+
+
+async def _fallbacks(caller: CallerContext, *, exclude: str) -> list[ModelRoute]:
+    """The agent's fallback models this workspace may call; ones it may not are left out of the chain."""
+    routes = []
+    for model_id in caller.agent_fallbacks:
+        if model_id == exclude:
+            continue
+        try:
+            routes.append(await resolve_model(caller, model_id))
+        except GatewayError:
+            continue
+    return routes
 
 
 def _deadline_left(record: CallRecord) -> float:
     return settings.GATEWAY_REQUEST_DEADLINE - record.elapsed_ms() / 1000
+
+
+async def open_with_fallback(prepared: Prepared) -> aiohttp.ClientResponse:
+    """Try each candidate in turn until one answers. A retryable failure (429, 5xx, 529, timeout, connection
+    error, context too long) moves on while candidates and the request's deadline last; nothing has reached the
+    client yet, so the switch is invisible to it. Every attempt is kept on the usage record."""
+    record = prepared.record
+    last_error: UpstreamError | None = None
+    for position, route in enumerate(prepared.candidates):
+        found = context.credential_for(record.caller, route, agent_id=record.caller.agent_id)
+        if found is None:
+            record.attempts.append(
+                {
+                    "model": route.model_id,
+                    "provider": route.provider_slug,
+                    "status": None,
+                    "error": "provider_key_missing",
+                    "latency_ms": 0,
+                }
+            )
+            continue
+        prepared.route, prepared.adapter, prepared.credential = route, adapter_for(route.adapter_kind), found
+        record.route, record.is_byok = route, found.is_byok
+        try:
+            return await _open(prepared)
+        except UpstreamError as error:
+            last_error = error
+            is_last = position == len(prepared.candidates) - 1
+            if not error.retryable or is_last or _deadline_left(record) <= 0:
+                raise
+    assert last_error is not None, "prepare() checked that some candidate has a key"
+    raise last_error
 
 
 async def _open(prepared: Prepared) -> aiohttp.ClientResponse:
@@ -197,7 +245,7 @@ def _cost_number(record: CallRecord) -> float | None:
 
 async def complete(prepared: Prepared, send: Send, wire: str) -> None:
     record = prepared.record
-    response = await _open(prepared)
+    response = await open_with_fallback(prepared)
     try:
         payload = await response.read()
     except TimeoutError:
@@ -282,7 +330,7 @@ class AnthropicStreamRenderer:
 
 async def stream(prepared: Prepared, send: Send, wire: str, disconnected: asyncio.Event) -> None:
     record = prepared.record
-    response = await _open(prepared)
+    response = await open_with_fallback(prepared)
     if wire == ANTHROPIC:
         renderer = AnthropicStreamRenderer(record)
     else:

@@ -11,7 +11,7 @@ from apps.billing.pricing import Prices
 from apps.catalog.selectors import model_route_get
 from apps.core.secrets import secret_hash
 from apps.keys.selectors import api_key_get_by_hash, provider_key_secret_map
-from apps.workspaces.selectors import installed_model_ids, plan_allowed_model_ids
+from apps.workspaces.selectors import agent_fallback_model_ids, installed_model_ids, plan_allowed_model_ids
 
 from .cache import TTLCache
 
@@ -32,6 +32,7 @@ class CallerContext:
     plan_allowed: frozenset[str]  # model ids allowed besides "all" (default, tier and explicit rules resolved)
     byok_allowed: bool
     installed: frozenset[str]
+    agent_fallbacks: tuple[str, ...]  # the key's agent's fallback chain, in order
     # (provider id, agent id or None, member id or None) -> secret
     byok_keys: dict[tuple[int, int | None, int | None], str] = field(repr=False, default_factory=dict)
 
@@ -83,6 +84,7 @@ def load_caller(key_hash: str) -> CallerContext | None:
         plan_allowed=frozenset(allowed),
         byok_allowed=plan.byok_allowed,
         installed=frozenset(installed_model_ids(workspace=workspace)),
+        agent_fallbacks=tuple(agent_fallback_model_ids(agent=api_key.agent)) if api_key.agent else (),
         byok_keys=provider_key_secret_map(workspace=workspace),
     )
 
