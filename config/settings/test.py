@@ -1,5 +1,6 @@
 """Test settings: SQLite in memory and a local cache unless DATABASE_URL / REDIS_URL point at real servers."""
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -22,3 +23,8 @@ LOGGING["root"]["level"] = env("DJANGO_LOG_LEVEL", default="WARNING")  # noqa: F
 
 # Each test run spools usage into its own folder.
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default="") or tempfile.mkdtemp(prefix="switchyard-usage-spool-"))
+
+# A file, not SQLite's shared in-memory database: the live gateway in the tests writes from other threads, and a
+# file database locks the way the embedded mode does (WAL, busy timeout) instead of failing with "table is locked".
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"switchyard-test-{os.getpid()}.db")}  # noqa: F405
