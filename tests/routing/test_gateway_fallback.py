@@ -72,8 +72,11 @@ def test_when_every_candidate_fails_the_last_error_is_returned(gateway, agent_cl
 def test_a_non_retryable_error_does_not_fall_back(gateway, agent_client):
     gateway.providers["openai"].platform_key = "invalid-key"
     gateway.providers["openai"].save()
-    with pytest.raises(openai.APIStatusError):
+    with pytest.raises(openai.APIStatusError) as raised:
         agent_client.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
+    message = raised.value.body["message"]
+    assert message == "Provider error: OpenAI refused the platform's API key."
+    assert "invalid-key" not in message
     [record] = gateway.records()
     assert [a["model"] for a in record.attempts] == ["openai/gpt-4o-mini"]
     assert record.attempts[0]["error"] == "auth"

@@ -57,14 +57,10 @@ async def authenticate(scope: dict, wire: str) -> CallerContext:
     return caller
 
 
-def _short_name_matches(caller: CallerContext, name: str) -> list[str]:
-    return [model_id for model_id in caller.installed if model_id.rsplit("/", 1)[-1] == name]
-
-
 async def resolve_model(caller: CallerContext, name: str) -> ModelRoute:
     """A canonical id or alias from the catalog; a bare upstream name (`gpt-4o-mini`) matches an installed model."""
     route = await context.models.get(name)
-    if route is None and "/" not in name and len(matches := _short_name_matches(caller, name)) == 1:
+    if route is None and "/" not in name and len(matches := caller.installed_by_short_name.get(name, ())) == 1:
         route = await context.models.get(matches[0])
     if route is None:
         raise GatewayError(404, f"The model '{name}' is not in the catalog.", code="model_not_found", param="model")
@@ -223,9 +219,21 @@ async def _open(prepared: Prepared) -> aiohttp.ClientResponse:
             raise prepared.adapter.parse_error(status=response.status, payload=payload, headers=response.headers)
     except UpstreamError as exc:
         attempt.update(status=exc.status, error=exc.kind, latency_ms=prepared.record.elapsed_ms() - started)
-        raise
+        raise _without_secret(exc, prepared) from None
     attempt.update(status=response.status, error=None, latency_ms=prepared.record.elapsed_ms() - started)
     return response
+
+
+def _without_secret(error: UpstreamError, prepared: Prepared) -> UpstreamError:
+    """Providers may echo the key they refused: the client gets no upstream text for a refused key, and no key
+    in any other message (a BYOK or platform key is never shown, even to its own workspace)."""
+    route, credential = prepared.route, prepared.credential
+    if error.kind in ("auth", "permission"):
+        whose = "this workspace's own (BYOK)" if credential.is_byok else "the platform's"
+        error.message = f"{route.provider_name} refused {whose} API key."
+    elif credential.secret and credential.secret in error.message:
+        error.message = error.message.replace(credential.secret, "[key]")
+    return error
 
 
 def _response_headers(record: CallRecord, *, with_cost: bool) -> dict[str, str]:

@@ -35,6 +35,8 @@ class CallerContext:
     agent_fallbacks: tuple[str, ...]  # the key's agent's fallback chain, in order
     # (provider id, agent id or None, member id or None) -> secret
     byok_keys: dict[tuple[int, int | None, int | None], str] = field(repr=False, default_factory=dict)
+    # upstream name ("gpt-4o-mini") -> installed canonical ids, so a bare name resolves without a scan
+    installed_by_short_name: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,11 @@ def load_caller(key_hash: str) -> CallerContext | None:
     workspace = api_key.workspace
     plan = workspace.plan
     allows_all, allowed = plan_allowed_model_ids(plan=plan)
+    installed = installed_model_ids(workspace=workspace)
+    by_short_name: dict[str, tuple[str, ...]] = {}
+    for model_id in installed:
+        short = model_id.rsplit("/", 1)[-1]
+        by_short_name[short] = (*by_short_name.get(short, ()), model_id)
     return CallerContext(
         api_key_id=api_key.pk,
         expires_at=api_key.expires_at,
@@ -83,9 +90,10 @@ def load_caller(key_hash: str) -> CallerContext | None:
         plan_allows_all=allows_all,
         plan_allowed=frozenset(allowed),
         byok_allowed=plan.byok_allowed,
-        installed=frozenset(installed_model_ids(workspace=workspace)),
+        installed=frozenset(installed),
         agent_fallbacks=tuple(agent_fallback_model_ids(agent=api_key.agent)) if api_key.agent else (),
         byok_keys=provider_key_secret_map(workspace=workspace),
+        installed_by_short_name=by_short_name,
     )
 
 
