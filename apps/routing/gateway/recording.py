@@ -33,6 +33,7 @@ class CallRecord:
     is_byok: bool = False
     streamed: bool = False
     attempts: list[dict] = field(default_factory=list)
+    routing: dict = field(default_factory=dict)  # the router's explanation of its choice
     usage: Usage | None = None
     finish_reason: str = ""
     status: str = "success"
@@ -83,7 +84,7 @@ class CallRecord:
             "provider_id": route.provider_pk if route else None,
             "provider_slug": route.provider_slug if route else "",
             "attempts": self.attempts,
-            "routing": {},
+            "routing": self.routing,
             "is_byok": self.is_byok,
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
