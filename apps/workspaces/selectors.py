@@ -86,3 +86,18 @@ def installed_model_available_list(*, workspace) -> QuerySet:
 def agent_fallback_model_ids(*, agent) -> list[str]:
     """The agent's fallback chain, in order, as canonical model ids."""
     return list(agent.fallbacks.order_by("position").values_list("model__model_id", flat=True))
+
+
+def active_agent_list(*, workspace) -> QuerySet[Agent]:
+    """The workspace's active agents with their primary model and ordered fallbacks, in three queries."""
+    from django.db.models import Prefetch
+
+    from .models import AgentFallback
+
+    return (
+        Agent.objects.filter(workspace=workspace, is_active=True)
+        .select_related("primary_model")
+        .prefetch_related(
+            Prefetch("fallbacks", queryset=AgentFallback.objects.select_related("model").order_by("position"))
+        )
+    )

@@ -195,6 +195,9 @@ GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT",
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=120.0)
 GATEWAY_REQUEST_DEADLINE = env.float("GATEWAY_REQUEST_DEADLINE", default=300.0)
 
+# Router: how many ranked and excluded models each usage record's explanation lists (/v1/route lists all).
+ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default=10)
+
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)

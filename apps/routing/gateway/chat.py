@@ -11,7 +11,7 @@ from django.conf import settings
 
 from apps.routing.adapters import Adapter, InvalidRequest, UpstreamError, Usage, adapter_for, messages_api
 
-from . import context
+from . import context, planning
 from .context import CallerContext, Credential, ModelRoute
 from .errors import GatewayError, bad_request
 from .http import (
@@ -115,13 +115,15 @@ class Prepared:
     body: dict  # canonical OpenAI request
     candidates: list[ModelRoute]  # the model asked for, then its fallbacks, in order
     stream: bool
+    agent_id: int | None = None  # the agent the request runs as (its BYOK keys come first)
     # The candidate being tried:
     route: ModelRoute | None = None
     adapter: Adapter | None = None
     credential: Credential | None = None
 
 
-async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) -> Prepared:
+async def read_request(scope: dict, receive: Receive, record: CallRecord, wire: str) -> dict:
+    """Authenticate, parse and validate: the canonical OpenAI request body."""
     raw = await read_body(receive, limit=settings.GATEWAY_MAX_BODY_BYTES)
     record.caller = await authenticate(scope, wire)
     try:
@@ -136,25 +138,24 @@ async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) 
     body = validate_chat_request(parsed)
     record.requested_model = body["model"]
     record.streamed = bool(body.get("stream"))
-    route = await resolve_model(record.caller, body["model"])
-    record.route = route
-    candidates = [route, *await _fallbacks(record.caller, exclude=route.model_id)]
-    if not any(context.credential_for(record.caller, c, agent_id=record.caller.agent_id) for c in candidates):
-        credential(record.caller, route)  # raises the missing-key error naming the provider asked for
-    return Prepared(record, body, candidates, record.streamed)
+    return body
 
 
-async def _fallbacks(caller: CallerContext, *, exclude: str) -> list[ModelRoute]:
-    """The agent's fallback models this workspace may call; ones it may not are left out of the chain."""
-    routes = []
-    for model_id in caller.agent_fallbacks:
-        if model_id == exclude:
-            continue
-        try:
-            routes.append(await resolve_model(caller, model_id))
-        except GatewayError:
-            continue
-    return routes
+async def plan_route(scope: dict, record: CallRecord, body: dict) -> planning.Plan:
+    plan = await planning.decide(scope, record.caller, body, resolve=resolve_model)
+    record.agent_id = plan.agent.pk if plan.agent else None
+    record.routing = plan.decision.as_dict(max_listed=settings.ROUTER_EXPLANATION_MAX_LISTED)
+    return plan
+
+
+async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) -> Prepared:
+    body = await read_request(scope, receive, record, wire)
+    plan = await plan_route(scope, record, body)
+    candidates = plan.chain
+    if not candidates:
+        raise planning.no_route_error(plan)
+    record.route = candidates[0]
+    return Prepared(record, body, candidates, record.streamed, agent_id=record.agent_id)
 
 
 def _deadline_left(record: CallRecord) -> float:
@@ -168,8 +169,8 @@ async def open_with_fallback(prepared: Prepared) -> aiohttp.ClientResponse:
     record = prepared.record
     last_error: UpstreamError | None = None
     for position, route in enumerate(prepared.candidates):
-        found = context.credential_for(record.caller, route, agent_id=record.caller.agent_id)
-        if found is None:
+        found = context.credential_for(record.caller, route, agent_id=prepared.agent_id)
+        if found is None:  # the planner leaves keyless models out; a key removed since is skipped the same way
             record.attempts.append(
                 {
                     "model": route.model_id,
@@ -189,7 +190,8 @@ async def open_with_fallback(prepared: Prepared) -> aiohttp.ClientResponse:
             is_last = position == len(prepared.candidates) - 1
             if not error.retryable or is_last or _deadline_left(record) <= 0:
                 raise
-    assert last_error is not None, "prepare() checked that some candidate has a key"
+    if last_error is None:
+        raise GatewayError(403, "No API key for any provider of this request's models.", code="provider_key_missing")
     raise last_error
 
 

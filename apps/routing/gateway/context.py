@@ -9,11 +9,49 @@ from django.utils import timezone
 
 from apps.billing.pricing import Prices
 from apps.catalog.selectors import model_route_get
+from apps.catalog.task_scores import task_quality_map
 from apps.core.secrets import secret_hash
 from apps.keys.selectors import api_key_get_by_hash, provider_key_secret_map
-from apps.workspaces.selectors import agent_fallback_model_ids, installed_model_ids, plan_allowed_model_ids
+from apps.workspaces.selectors import (
+    active_agent_list,
+    installed_model_ids,
+    plan_allowed_model_ids,
+)
 
 from .cache import TTLCache
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPolicy:
+    """An agent's model configuration, as the gateway and the router use it."""
+
+    pk: int
+    slug: str
+    primary_model: str | None
+    fallbacks: tuple[str, ...]
+    routing_policy: str  # explicit | auto
+    power_level: str
+    weights: dict
+    task_rules: dict
+    privacy_mode: str
+    max_tokens: int | None
+    temperature: float | None
+
+
+def _agent_policy(agent) -> AgentPolicy:
+    return AgentPolicy(
+        pk=agent.pk,
+        slug=agent.slug,
+        primary_model=agent.primary_model.model_id if agent.primary_model_id else None,
+        fallbacks=tuple(fallback.model.model_id for fallback in agent.fallbacks.all()),
+        routing_policy=agent.routing_policy,
+        power_level=agent.power_level,
+        weights=dict(agent.routing_weights or {}),
+        task_rules=dict(agent.task_rules or {}),
+        privacy_mode=agent.privacy_mode,
+        max_tokens=agent.max_tokens,
+        temperature=float(agent.temperature) if agent.temperature is not None else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +75,15 @@ class CallerContext:
     byok_keys: dict[tuple[int, int | None, int | None], str] = field(repr=False, default_factory=dict)
     # upstream name ("gpt-4o-mini") -> installed canonical ids, so a bare name resolves without a scan
     installed_by_short_name: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The workspace's routing defaults, and its active agents by slug and by id (as text) for X-Switchyard-Agent:
+    power_level: str = "BALANCED"
+    routing_weights: dict = field(default_factory=dict)
+    agents: dict[str, AgentPolicy] = field(default_factory=dict)
+
+    @property
+    def agent(self) -> AgentPolicy | None:
+        """The API key's own agent."""
+        return self.agents.get(str(self.agent_id)) if self.agent_id is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +112,20 @@ class ModelRoute:
     supports_tools: bool
     supports_vision: bool
     supports_json: bool
+    # What the router weighs (apps/routing/router.py):
+    power_level: str = "BALANCED"
+    privacy_class: str = "standard"
+    provider_priority: int = 100
+    quality: float = 0.5
+    task_quality: dict = field(default_factory=dict)  # task -> score, from the per-task quality table
+
+    @property
+    def input_price_per_token(self) -> float:
+        return float(self.prices.input or 0)
+
+    @property
+    def output_price_per_token(self) -> float:
+        return float(self.prices.output or 0)
 
 
 def load_caller(key_hash: str) -> CallerContext | None:
@@ -79,6 +140,11 @@ def load_caller(key_hash: str) -> CallerContext | None:
     for model_id in installed:
         short = model_id.rsplit("/", 1)[-1]
         by_short_name[short] = (*by_short_name.get(short, ()), model_id)
+    agents = {}
+    for agent in active_agent_list(workspace=workspace):
+        policy = _agent_policy(agent)
+        agents[agent.slug] = agents[str(agent.pk)] = policy
+    key_agent = agents.get(str(api_key.agent_id)) if api_key.agent_id else None
     return CallerContext(
         api_key_id=api_key.pk,
         expires_at=api_key.expires_at,
@@ -91,9 +157,12 @@ def load_caller(key_hash: str) -> CallerContext | None:
         plan_allowed=frozenset(allowed),
         byok_allowed=plan.byok_allowed,
         installed=frozenset(installed),
-        agent_fallbacks=tuple(agent_fallback_model_ids(agent=api_key.agent)) if api_key.agent else (),
+        agent_fallbacks=key_agent.fallbacks if key_agent else (),
         byok_keys=provider_key_secret_map(workspace=workspace),
         installed_by_short_name=by_short_name,
+        power_level=workspace.preferred_power_level,
+        routing_weights=dict(workspace.routing_weights or {}),
+        agents=agents,
     )
 
 
@@ -125,6 +194,11 @@ def load_model(name: str) -> ModelRoute | None:
         supports_tools=model.supports_tools,
         supports_vision=model.supports_vision,
         supports_json=model.supports_json,
+        power_level=model.power_level,
+        privacy_class=provider.privacy_class,
+        provider_priority=provider.priority,
+        quality=float(model.quality_score),
+        task_quality=task_quality_map(model_ids=[model.model_id]).get(model.model_id, {}),
     )
 
 

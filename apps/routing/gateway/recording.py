@@ -28,6 +28,7 @@ class CallRecord:
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=timezone.now)
     caller: CallerContext | None = None
+    agent_id: int | None = None  # the agent the request ran as: the key's, or the one named by X-Switchyard-Agent
     requested_model: str = ""
     route: ModelRoute | None = None
     is_byok: bool = False
@@ -74,7 +75,7 @@ class CallRecord:
         return {
             "generation_id": self.generation_id,
             "workspace_id": caller.workspace_id,
-            "agent_id": caller.agent_id,
+            "agent_id": self.agent_id if self.agent_id is not None else caller.agent_id,
             "api_key_id": caller.api_key_id,
             "member_id": caller.member_id,
             "endpoint": self.endpoint,
