@@ -13,5 +13,6 @@ urlpatterns = [
     re_path(r"^credits/?$", apis.CreditsView.as_view(), name="credits"),
     path("chat/completions", apis.post_only),
     path("messages", apis.post_only),
+    path("route", apis.post_only),
     re_path(r"^.*$", apis.not_found),
 ]

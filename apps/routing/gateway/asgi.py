@@ -6,6 +6,7 @@ this path, see DESIGN.md) is skipped only where it matters.
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from asgiref.sync import sync_to_async
@@ -17,9 +18,11 @@ from .upstream import close_sessions
 
 logger = logging.getLogger(__name__)
 
+# (method, path) -> handler(scope, receive, send)
 HOT_ROUTES = {
-    ("POST", "/v1/chat/completions"): chat.OPENAI,
-    ("POST", "/v1/messages"): chat.ANTHROPIC,
+    ("POST", "/v1/chat/completions"): functools.partial(chat.handle, wire=chat.OPENAI),
+    ("POST", "/v1/messages"): functools.partial(chat.handle, wire=chat.ANTHROPIC),
+    ("POST", "/v1/route"): chat.handle_route,
 }
 ORPHAN_SWEEP_EVERY = 60  # flush cycles between looks for files of dead workers
 
@@ -54,10 +57,10 @@ class Application:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            wire = HOT_ROUTES.get((scope["method"], scope["path"]))
-            if wire is not None:
+            handler = HOT_ROUTES.get((scope["method"], scope["path"]))
+            if handler is not None:
                 await self.ensure_flusher()
-                await chat.handle(scope, receive, send, wire=wire)
+                await handler(scope, receive, send)
                 return
             await self.django_app(scope, receive, send)
         elif scope["type"] == "lifespan":

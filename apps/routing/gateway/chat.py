@@ -427,6 +427,22 @@ async def handle(scope: dict, receive: Receive, send: Send, *, wire: str) -> Non
         record.write()
 
 
+async def handle_route(scope: dict, receive: Receive, send: Send) -> None:
+    """POST /v1/route: the decision a chat completion with this body would get, without calling any model. Nothing
+    is recorded or charged."""
+    record = CallRecord(generation_id=new_generation_id(), endpoint="route")
+    try:
+        body = await read_request(scope, receive, record, OPENAI)
+        plan = await planning.decide(scope, record.caller, body, resolve=resolve_model)
+    except GatewayError as error:
+        await _send_error(send, error, OPENAI)
+        return
+    explanation = {"object": "route", **plan.decision.as_dict()}
+    if not plan.decision.chain:
+        explanation["error"] = planning.no_route_error(plan).openai_body()["error"]
+    await send_json(send, 200, explanation, encode_headers({}))
+
+
 async def _send_error(send: Send, error: GatewayError, wire: str) -> None:
     body = error.anthropic_body() if wire == ANTHROPIC else error.openai_body()
     with contextlib.suppress(OSError):
