@@ -15,9 +15,12 @@ Order of the rules
     3. The weighted score of each remaining model:
            weights.cost × cost_score + weights.latency × latency_score + weights.quality × quality
            − TIER_PENALTY × (tiers between the model's power level and the target)
-       cost_score = cheapest estimated cost / this model's (1 for the cheapest), estimated for the prompt's tokens
-       and max_tokens (or EXPECTED_OUTPUT_TOKENS); latency_score likewise from the model's p50 latency (health
-       figures, else a typical figure for its power level); quality = Σ over tasks of P(task | prompt) × the
+       cost_score = 1 / (1 + log10(this model's estimated cost / the cheapest's)): 1 for the cheapest, 0.5 for ten
+       times its cost, 0.33 for a hundred times; costs are estimated for the prompt's tokens and max_tokens (or
+       EXPECTED_OUTPUT_TOKENS). latency_score likewise from the model's p50 latency (health figures, else a typical
+       figure for its power level). A tier away from the target costs more than a tenfold price difference at the
+       default weights, so the power level leads and the weights order within it (and can cross it when they are
+       extreme). quality = Σ over tasks of P(task | prompt) × the
        model's score for that task (the per-task quality table; the model's overall quality where a task has
        none). Quality stays absolute, so the cost/quality weights set how much better a model must be to be
        worth its price.
@@ -27,6 +30,7 @@ The fallback chain is the best CHAIN_LENGTH models followed by the agent's own f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,7 +40,7 @@ from .prompt_analysis import PromptAnalysis
 
 POWER_LEVELS = ("ECO", "BALANCED", "PRECISION")
 DEFAULT_WEIGHTS = {"cost": 0.4, "latency": 0.4, "quality": 0.2}
-TIER_PENALTY = 0.25
+TIER_PENALTY = 0.5
 CHAIN_LENGTH = 3
 EXPECTED_OUTPUT_TOKENS = 512
 COST_FLOOR_USD = 1e-7  # keeps free (local) models comparable instead of dividing by zero
@@ -320,6 +324,11 @@ def target_power_level(
     return POWER_LEVELS[index], adjustments, cheaper
 
 
+def relative_score(value: float, best: float) -> float:
+    """1 for the best (lowest) value, 0.5 at ten times it, 0.33 at a hundred times."""
+    return 1 / (1 + math.log10(value / best)) if value > best else 1.0
+
+
 def estimated_cost(model: RoutableModel, needs: Needs) -> float:
     return needs.prompt_tokens * model.input_price_per_token + needs.output_tokens * model.output_price_per_token
 
@@ -356,8 +365,8 @@ def rank(
             abs(POWER_LEVELS.index(model.power_level) - target_index) if model.power_level in POWER_LEVELS else 1
         )
         parts = {
-            "cost": weights["cost"] * (cheapest + COST_FLOOR_USD) / (cost + COST_FLOOR_USD),
-            "latency": weights["latency"] * fastest / latency,
+            "cost": weights["cost"] * relative_score(cost + COST_FLOOR_USD, cheapest + COST_FLOOR_USD),
+            "latency": weights["latency"] * relative_score(latency, fastest),
             "quality": weights["quality"] * quality,
             "tier": -TIER_PENALTY * tiers_away,
         }
