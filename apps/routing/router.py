@@ -8,8 +8,9 @@ Order of the rules
        cannot be costed), missing a capability the request needs (tools, vision, JSON), a context window too small
        for the prompt + max_tokens, a provider that is not local/trusted while privacy routing applies, an open
        circuit, no API key.
-    2. The target power level: the policy's level (agent, else workspace, else `auto:<level>`), moved up one tier for
-       a high-complexity prompt and down one for a low one (auto only), then down as a downgrade budget runs out:
+    2. The target power level: `auto:<level>` pins it; plain `auto` starts from the agent's or workspace's level and
+       moves up one tier for a high-complexity prompt and down one for a low one. Either way it then moves down as a
+       downgrade budget runs out:
        past its second threshold one tier down, past its third (100 % by default) two tiers; past its first the
        cost weight doubles.
     3. The weighted score of each remaining model:
@@ -160,6 +161,7 @@ class Policy:
     privacy_mode: str = "off"
     fallbacks: tuple[str, ...] = ()
     budget: BudgetSignal | None = None
+    level_pinned: bool = False  # `auto:<level>`: complexity does not move it
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,7 +419,9 @@ def decide_auto(
 ) -> Decision:
     """Rank every candidate for an `auto` request. `excluded` holds exclusions found before (not in the plan)."""
     restricted = privacy_restricted(policy.privacy_mode, findings)
-    target, adjustments, cheaper = target_power_level(policy.power_level, analysis, policy.budget)
+    target, adjustments, cheaper = target_power_level(
+        policy.power_level, None if policy.level_pinned else analysis, policy.budget
+    )
     weights = dict(policy.weights)
     if cheaper:
         weights["cost"] *= 2

@@ -188,7 +188,8 @@ class OpenAIAdapter:
             headers["api-key"] = api_key
         else:
             url = f"{base}/chat/completions"
-            headers["authorization"] = f"Bearer {api_key}"
+            if api_key:  # local servers (Ollama, vLLM) run without one
+                headers["authorization"] = f"Bearer {api_key}"
 
         if (openrouter := _section(options, "openrouter")) is not None:
             if referer := openrouter.get("referer"):

@@ -222,11 +222,12 @@ def clear_caches() -> None:
 class Credential:
     secret: str
     is_byok: bool
-    source: str  # agent, member, workspace, platform, environment
+    source: str  # agent, member, workspace, platform, environment, none (a local server)
 
 
 def credential_for(caller: CallerContext, model: ModelRoute, *, agent_id: int | None) -> Credential | None:
-    """Agent-level key → the member's BYOK key → the workspace's → the platform key → an environment variable."""
+    """Agent-level key → the member's BYOK key → the workspace's → the platform key → an environment variable; a
+    local server (Ollama, vLLM) may need none."""
     if caller.byok_allowed:
         provider = model.provider_pk
         levels = [("workspace", (provider, None, None))]
@@ -241,4 +242,6 @@ def credential_for(caller: CallerContext, model: ModelRoute, *, agent_id: int | 
         return Credential(model.platform_key, False, "platform")
     if model.env_key_name and (secret := os.environ.get(model.env_key_name)):
         return Credential(secret, False, "environment")
+    if model.privacy_class == "local":
+        return Credential("", False, "none")
     return None

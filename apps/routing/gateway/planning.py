@@ -135,6 +135,7 @@ async def decide(
         privacy_mode=privacy_mode,
         fallbacks=agent.fallbacks if agent else (),
         budget=budget if auto else None,
+        level_pinned=bool(level),
     )
     agent_slug = agent.slug if agent else None
     if auto:

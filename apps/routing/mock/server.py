@@ -575,6 +575,9 @@ async def sse_stream(
     return response
 
 
+LOCAL_PREFIX = "/local/"
+
+
 class MockProvider:
     def __init__(self, state: MockState | None = None):
         self.state = state or MockState()
@@ -601,7 +604,9 @@ class MockProvider:
                 }
             )
         key = api_key_of(request, wire)
-        if not key or key.startswith("invalid"):
+        # Under /local/ the mock plays a local server (Ollama, vLLM): no key needed.
+        keyless = request.path.startswith(LOCAL_PREFIX) and not key
+        if not keyless and (not key or key.startswith("invalid")):
             return None, error_response(wire, 401, "Invalid API key.", code="invalid_api_key")
         return body, None
 
@@ -716,6 +721,7 @@ class MockProvider:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.openai_chat)
         app.router.add_post("/chat/completions", self.openai_chat)
+        app.router.add_post(f"{LOCAL_PREFIX}v1/chat/completions", self.openai_chat)
         app.router.add_get("/v1/models", self.openai_models)
         app.router.add_post("/v1/messages", self.anthropic_messages)
         app.router.add_post("/v1beta/models/{target}", self.gemini_generate)
