@@ -125,6 +125,21 @@ def test_fault_rule_for_next_requests_only(openai_client, mock_provider):
     assert openai_client.chat.completions.create(**ask).choices[0].message.content
 
 
+def test_reply_rule_sets_the_answer_for_one_model(openai_client, anthropic_client, mock_provider):
+    httpx.post(f"{mock_provider.url}/_mock/rules", json={"model": "gpt-4o-mini", "reply": "The answer is 42."})
+    ask = {"messages": [{"role": "user", "content": "What is six times seven?"}]}
+
+    answer = openai_client.chat.completions.create(model="gpt-4o-mini", **ask)
+    other = openai_client.chat.completions.create(model="gpt-4o", **ask)
+
+    assert answer.choices[0].message.content == "The answer is 42."
+    assert answer.usage.completion_tokens == 5  # counted on the reply given
+    assert other.choices[0].message.content.startswith("Mock answer")
+    httpx.post(f"{mock_provider.url}/_mock/rules", json={"model": "claude-haiku-4-5", "reply": "Forty-two."})
+    message = anthropic_client.messages.create(model="claude-haiku-4-5", max_tokens=50, **ask)
+    assert message.content[0].text == "Forty-two."
+
+
 def test_timeout_and_slow_first_byte(mock_provider):
     ask = {"model": "m", "messages": [{"role": "user", "content": "x"}]}
     headers = {"authorization": "Bearer k"}

@@ -6,6 +6,7 @@ Kinds: 429, 500, 502, 503, 529, timeout (no answer for 30 s), slow (first byte a
 cut (a stream stops half-way; a plain answer closes the connection), context (a context-length error).
 Headers or rule fields also set cached, cache-write and reasoning token counts and a delay between stream chunks
 (`x-mock-cached-tokens`, `x-mock-cache-write-tokens`, `x-mock-reasoning-tokens`, `x-mock-chunk-delay-ms`).
+A rule's `reply` replaces the answer text, for tests that need a model to give a particular answer.
 `/_mock/requests` lists what the mock received, so tests can check what a gateway sent upstream."""
 
 import asyncio
@@ -37,6 +38,7 @@ class Behaviour:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     chunk_delay_ms: int = 0
+    reply: str | None = None
 
 
 @dataclass
@@ -62,6 +64,7 @@ class MockState:
             cache_write_tokens=int(headers.get("x-mock-cache-write-tokens") or rule.get("cache_write_tokens") or 0),
             reasoning_tokens=int(headers.get("x-mock-reasoning-tokens") or rule.get("reasoning_tokens") or 0),
             chunk_delay_ms=int(headers.get("x-mock-chunk-delay-ms") or rule.get("chunk_delay_ms") or 0),
+            reply=rule.get("reply"),
         )
 
 
@@ -120,7 +123,9 @@ def build_reply(
         reply.finish = "tool_calls"
         reply.completion_tokens = sum(answers.count_tokens(json.dumps(c["arguments"])) for c in reply.tool_calls) + 5
     else:
-        if wants_json or json_schema is not None:
+        if behaviour.reply is not None:
+            reply.text, truncated = behaviour.reply, False
+        elif wants_json or json_schema is not None:
             reply.text, truncated = answers.json_reply(json_schema), False
         else:
             reply.text, truncated = answers.reply_text(last_text or prompt_text, max_tokens=max_tokens)
