@@ -197,6 +197,8 @@ GATEWAY_REQUEST_DEADLINE = env.float("GATEWAY_REQUEST_DEADLINE", default=300.0)
 
 # Router: how many ranked and excluded models each usage record's explanation lists (/v1/route lists all).
 ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default=10)
+# How stale the budget figures behind `auto`'s budget-aware downgrade may be, per process.
+ROUTER_BUDGET_CACHE_SECONDS = env.float("ROUTER_BUDGET_CACHE_SECONDS", default=5.0)
 
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))

@@ -1,14 +1,18 @@
 """Routing through the live gateway: auto and power levels, agents, privacy, and /v1/route's explanations."""
 
 import json
+from decimal import Decimal
 
 import httpx
 import openai
 import pytest
 
+from apps.billing.models import BudgetAction, BudgetPeriod
 from apps.catalog.models import AdapterKind, PrivacyClass
 from apps.routing.gateway import context
 from apps.workspaces.models import ModelAccess, PrivacyMode, RoutingPolicy
+from tests.analytics.factories import UsageRecordFactory
+from tests.billing.factories import BudgetFactory
 from tests.catalog.factories import ModelFactory, ProviderFactory
 from tests.keys.factories import ApiKeyFactory
 from tests.workspaces.factories import AgentFactory, AgentFallbackFactory, InstalledModelFactory
@@ -321,3 +325,29 @@ class TestAgents:
         stranger = AgentFactory(slug="stranger")
         response = route(routed, {"model": "agent"}, headers={"x-switchyard-agent": str(stranger.pk)})
         assert response.status_code == 404
+
+
+class TestBudgetAwareDowngrade:
+    @pytest.mark.parametrize(
+        ("spent", "target", "model"),
+        [("0.10", "BALANCED", "anthropic/claude-haiku-4-5"), ("0.85", "ECO", "openai/gpt-4o-mini"),
+         ("1.20", "ECO", "openai/gpt-4o-mini")],
+    )  # fmt: skip
+    def test_auto_moves_to_cheaper_tiers_as_a_downgrade_budget_runs_out(self, routed, spent, target, model):
+        BudgetFactory(workspace=routed.workspace, limit_usd=Decimal("1.00"), action=BudgetAction.DOWNGRADE,
+                      period=BudgetPeriod.MONTHLY)  # fmt: skip
+        UsageRecordFactory(workspace=routed.workspace, model=routed.models["openai/gpt-4o-mini"],
+                           cost_usd=Decimal(spent))  # fmt: skip
+        decision = route(routed, {"model": "auto:balanced"}).json()
+        assert decision["power_level"]["target"] == target and decision["chain"][0] == model
+        if spent != "0.10":
+            assert any("workspace monthly budget" in a for a in decision["power_level"]["adjustments"])
+            assert decision["weights"]["cost"] > 0.4  # cost weighs double past the first threshold
+
+    def test_block_budgets_do_not_steer_and_named_models_are_not_downgraded(self, routed):
+        BudgetFactory(workspace=routed.workspace, limit_usd=Decimal("1.00"), action=BudgetAction.BLOCK)
+        BudgetFactory(workspace=routed.workspace, limit_usd=Decimal("1.00"), action=BudgetAction.DOWNGRADE)
+        UsageRecordFactory(workspace=routed.workspace, model=routed.models["openai/gpt-4o-mini"],
+                           cost_usd=Decimal("0.95"))  # fmt: skip
+        named = route(routed, {"model": "gemini/gemini-3-pro"}).json()
+        assert named["chain"] == ["gemini/gemini-3-pro"] and named["power_level"]["adjustments"] == []

@@ -7,11 +7,14 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
+from apps.billing.models import BudgetAction
 from apps.billing.pricing import Prices
+from apps.billing.selectors import budget_standings
 from apps.catalog.selectors import model_route_get
 from apps.catalog.task_scores import task_quality_map
 from apps.core.secrets import secret_hash
 from apps.keys.selectors import api_key_get_by_hash, provider_key_secret_map
+from apps.routing.router import BudgetSignal
 from apps.workspaces.selectors import (
     active_agent_list,
     installed_model_ids,
@@ -202,7 +205,30 @@ def load_model(name: str) -> ModelRoute | None:
     )
 
 
+def load_budget_signal(key: str) -> BudgetSignal | None:
+    """The downgrade budget closest to running out for "workspace:agent:api key" (empty agent: none)."""
+    workspace_id, agent_id, api_key_id = key.split(":")
+    standings = [
+        s
+        for s in budget_standings(
+            workspace_id=int(workspace_id), agent_id=int(agent_id) if agent_id else None, api_key_id=int(api_key_id)
+        )
+        if s.action == BudgetAction.DOWNGRADE
+    ]
+    if not standings:
+        return None
+    tightest = max(standings, key=lambda s: s.used_fraction)
+    return BudgetSignal(
+        label=f"{tightest.scope} {tightest.period} budget",
+        used_fraction=tightest.used_fraction,
+        thresholds=tightest.thresholds or (50, 80, 100),
+    )
+
+
 callers: TTLCache[CallerContext | None] = TTLCache(load_caller, ttl=lambda: settings.GATEWAY_KEY_CACHE_SECONDS)
+budget_signals: TTLCache[BudgetSignal | None] = TTLCache(
+    load_budget_signal, ttl=lambda: settings.ROUTER_BUDGET_CACHE_SECONDS
+)
 models: TTLCache[ModelRoute | None] = TTLCache(load_model, ttl=lambda: settings.GATEWAY_CATALOG_CACHE_SECONDS)
 
 
@@ -213,9 +239,14 @@ async def caller_for_secret(secret: str) -> CallerContext | None:
     return caller
 
 
+async def budget_signal(caller: CallerContext, agent_id: int | None) -> BudgetSignal | None:
+    return await budget_signals.get(f"{caller.workspace_id}:{agent_id or ''}:{caller.api_key_id}")
+
+
 def clear_caches() -> None:
     callers.clear()
     models.clear()
+    budget_signals.clear()
 
 
 @dataclass(frozen=True, slots=True)

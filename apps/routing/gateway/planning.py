@@ -106,7 +106,6 @@ async def decide(
     resolve,
     open_circuits: frozenset[str] = frozenset(),
     latency_ms: dict[str, float] | None = None,
-    budget: router.BudgetSignal | None = None,
 ) -> Plan:
     """`resolve(caller, name)` is the gateway's model resolution (raises the 404/403 errors for a named model)."""
     agent = agent_for(scope, caller)
@@ -134,7 +133,8 @@ async def decide(
         task_rules=agent.task_rules if agent else {},
         privacy_mode=privacy_mode,
         fallbacks=agent.fallbacks if agent else (),
-        budget=budget if auto else None,
+        # Billing's downgrade budgets steer `auto` only: a named model is what the caller asked for.
+        budget=await context.budget_signal(caller, agent.pk if agent else None) if auto else None,
         level_pinned=bool(level),
     )
     agent_slug = agent.slug if agent else None
