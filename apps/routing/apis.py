@@ -141,6 +141,7 @@ class GenerationView(V1View):
                     "latency_ms": record.latency_ms,
                     "ttft_ms": record.ttft_ms,
                     "attempts": record.attempts,
+                    "routing": record.routing,
                     "is_byok": record.is_byok,
                     "created_at": record.created_at.isoformat(),
                     "api_key": record.api_key.mask if record.api_key else None,

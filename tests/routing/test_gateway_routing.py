@@ -351,3 +351,12 @@ class TestBudgetAwareDowngrade:
                            cost_usd=Decimal("0.95"))  # fmt: skip
         named = route(routed, {"model": "gemini/gemini-3-pro"}).json()
         assert named["chain"] == ["gemini/gemini-3-pro"] and named["power_level"]["adjustments"] == []
+
+
+def test_generation_shows_the_routing_explanation(routed):
+    completion = client(routed).chat.completions.create(model="auto:eco", messages=HELLO)
+    routed.record(completion.id)
+    data = httpx.get(
+        f"{routed.v1}/generation", params={"id": completion.id}, headers={"authorization": f"Bearer {routed.secret}"}
+    ).json()["data"]
+    assert data["routing"]["mode"] == "auto" and data["routing"]["chain"][0] == completion.model
