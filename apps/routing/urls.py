@@ -14,5 +14,6 @@ urlpatterns = [
     path("chat/completions", apis.post_only),
     path("messages", apis.post_only),
     path("route", apis.post_only),
+    path("consensus", apis.post_only),
     re_path(r"^.*$", apis.not_found),
 ]

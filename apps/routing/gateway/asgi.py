@@ -12,7 +12,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from . import chat
+from . import chat, consensus
 from .recording import usage_spool
 from .upstream import close_sessions
 
@@ -23,6 +23,7 @@ HOT_ROUTES = {
     ("POST", "/v1/chat/completions"): functools.partial(chat.handle, wire=chat.OPENAI),
     ("POST", "/v1/messages"): functools.partial(chat.handle, wire=chat.ANTHROPIC),
     ("POST", "/v1/route"): chat.handle_route,
+    ("POST", "/v1/consensus"): consensus.handle,
 }
 ORPHAN_SWEEP_EVERY = 60  # flush cycles between looks for files of dead workers
 
