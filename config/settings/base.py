@@ -195,6 +195,16 @@ GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT",
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=120.0)
 GATEWAY_REQUEST_DEADLINE = env.float("GATEWAY_REQUEST_DEADLINE", default=300.0)
 
+# Health and circuit breakers (apps/routing/health/), per model over a rolling window kept in buckets: a circuit
+# opens when provider failures reach the rate threshold over at least the minimum requests, or after that many
+# failures in a row; it lets one probe through after the cooldown and closes when the probe succeeds.
+HEALTH_WINDOW_SECONDS = env.int("HEALTH_WINDOW_SECONDS", default=300)
+HEALTH_BUCKET_SECONDS = env.int("HEALTH_BUCKET_SECONDS", default=10)
+HEALTH_ERROR_RATE_THRESHOLD = env.float("HEALTH_ERROR_RATE_THRESHOLD", default=0.2)
+HEALTH_MIN_REQUESTS = env.int("HEALTH_MIN_REQUESTS", default=10)
+HEALTH_CONSECUTIVE_FAILURES = env.int("HEALTH_CONSECUTIVE_FAILURES", default=5)
+HEALTH_COOLDOWN_SECONDS = env.float("HEALTH_COOLDOWN_SECONDS", default=30.0)
+
 # Router: how many ranked and excluded models each usage record's explanation lists (/v1/route lists all).
 ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default=10)
 # How stale the budget figures behind `auto`'s budget-aware downgrade may be, per process.
