@@ -1,12 +1,18 @@
 import json
 import re
-from typing import Any
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import models, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
-from apps.analytics.models import AuditEvent
+from apps.analytics.models import AuditEvent, CircuitState, ModelHealth
+
+if TYPE_CHECKING:
+    from apps.routing.health import ModelHealthSnapshot
 
 # A data key is dropped when it names a secret: its last word is one (`api_key`, `access_token`), or any word is one
 # that is always secret (`password_confirm`) — unless its last word says it only describes one (`key_mask`,
@@ -71,3 +77,65 @@ def audit_event_record(
             event.actor = user
     event.save()
     return event
+
+
+HEALTH_FIELDS = (
+    "window_seconds",
+    "requests",
+    "successes",
+    "errors_by_kind",
+    "error_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "ttft_p50_ms",
+    "circuit_state",
+    "circuit_opened_at",
+    "updated_at",
+)
+
+
+@transaction.atomic
+def model_health_rollup(*, snapshots: Iterable["ModelHealthSnapshot"], window_seconds: int) -> int:
+    """Write the health tracker's figures into ModelHealth: a row per catalog model the tracker knows (models gone
+    from the catalog are skipped); every other row is zeroed and closed, since the tracker has no traffic and no open
+    circuit for it. Three queries however many models; runs from two workers at once settle on the last one.
+
+    Returns the number of rows written with figures."""
+    from apps.catalog.models import Model
+
+    snapshots = list(snapshots)
+    model_pks = dict(Model.objects.filter(model_id__in=[s.model_id for s in snapshots]).values_list("model_id", "pk"))
+    now = timezone.now()
+    rows = [
+        ModelHealth(
+            model_id=model_pks[s.model_id],
+            window_seconds=s.window_seconds,
+            requests=s.requests,
+            successes=s.successes,
+            errors_by_kind=s.errors_by_kind,
+            error_rate=Decimal(s.error_rate).quantize(Decimal("0.0001")),
+            latency_p50_ms=s.latency_p50_ms,
+            latency_p95_ms=s.latency_p95_ms,
+            ttft_p50_ms=s.ttft_p50_ms,
+            circuit_state=s.circuit_state,
+            circuit_opened_at=s.circuit_opened_at,
+            updated_at=now,
+        )
+        for s in snapshots
+        if s.model_id in model_pks
+    ]
+    ModelHealth.objects.bulk_create(rows, update_conflicts=True, unique_fields=["model"], update_fields=HEALTH_FIELDS)
+    ModelHealth.objects.exclude(model_id__in=model_pks.values()).update(
+        window_seconds=window_seconds,
+        requests=0,
+        successes=0,
+        errors_by_kind={},
+        error_rate=0,
+        latency_p50_ms=None,
+        latency_p95_ms=None,
+        ttft_p50_ms=None,
+        circuit_state=CircuitState.CLOSED,
+        circuit_opened_at=None,
+        updated_at=now,
+    )
+    return len(rows)

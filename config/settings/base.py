@@ -156,6 +156,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.analytics.tasks.usage_spool_ingest_task",
         "schedule": 60.0,
     },
+    # A run that waited past the next one is dropped: the next rollup writes fresher figures anyway.
+    "health-rollup": {
+        "task": "apps.routing.tasks.model_health_rollup_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 # Catalog sync sources: the live feeds, and the snapshot shipped in the repo for offline installs.
