@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.analytics.models import AuditEvent, ModelHealth, UsageRecord, UsageRollup
+from apps.analytics.models import AuditEvent, CircuitState, ModelHealth, UsageRecord, UsageRollup
 from apps.core.admin import ReadOnlyAdminMixin
 
 
@@ -50,12 +50,29 @@ class UsageRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
 
 
+class OpenCircuitFilter(admin.SimpleListFilter):
+    """Models the gateway is skipping or probing right now: open and half-open circuits together."""
+
+    title = "open circuits"
+    parameter_name = "circuit"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open or probing")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.exclude(circuit_state=CircuitState.CLOSED)
+        return queryset
+
+
 @admin.register(ModelHealth)
 class ModelHealthAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "model",
+        "provider",
         "circuit_state",
-        "error_rate",
+        "circuit_opened_at",
+        "error_rate_percent",
         "requests",
         "successes",
         "latency_p50_ms",
@@ -63,9 +80,19 @@ class ModelHealthAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "ttft_p50_ms",
         "updated_at",
     )
-    list_filter = ("circuit_state",)
-    list_select_related = ("model",)
+    list_filter = (OpenCircuitFilter, "circuit_state", ("model__provider", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("model__provider",)
     search_fields = ("model__model_id",)
+    # The worst first: that is what staff come here for.
+    ordering = ("-error_rate", "model__model_id")
+
+    @admin.display(description="provider", ordering="model__provider__slug")
+    def provider(self, health: ModelHealth) -> str:
+        return health.model.provider.slug
+
+    @admin.display(description="error rate", ordering="error_rate")
+    def error_rate_percent(self, health: ModelHealth) -> str:
+        return f"{health.error_rate * 100:.1f}%"
 
 
 class AuditActionFilter(admin.SimpleListFilter):

@@ -1,8 +1,11 @@
+from decimal import Decimal
+
 import pytest
 
 from apps.analytics.models import AuditEvent, CircuitState, ModelHealth, UsageRecord, UsageRollup, UsageStatus
 from apps.analytics.services import audit_event_record
 from tests.analytics.factories import AuditEventFactory, ModelHealthFactory, UsageRecordFactory, UsageRollupFactory
+from tests.catalog.factories import ProviderFactory
 from tests.core.admin_checks import (
     admin_url,
     assert_access_is_restricted,
@@ -75,6 +78,28 @@ def test_model_health_circuit_filter(admin_client):
     assert [h.model.upstream_name for h in response.context["cl"].result_list] == ["broken-model"]
 
 
+def test_model_health_open_circuits_and_provider_filters(admin_client):
+    acme, other = ProviderFactory(slug="acme"), ProviderFactory(slug="other")
+    ModelHealthFactory(circuit_state=CircuitState.OPEN, model__provider=acme, model__upstream_name="broken")
+    ModelHealthFactory(circuit_state=CircuitState.HALF_OPEN, model__provider=other, model__upstream_name="probing")
+    ModelHealthFactory(circuit_state=CircuitState.CLOSED, model__provider=acme, model__upstream_name="fine")
+    url = admin_url(ModelHealth, "changelist")
+
+    def listed(**params) -> set[str]:
+        return {h.model.upstream_name for h in admin_client.get(url, params).context["cl"].result_list}
+
+    assert listed(circuit="open") == {"broken", "probing"}
+    assert listed(model__provider__id__exact=acme.pk) == {"broken", "fine"}
+    assert listed(q="acme/fi") == {"fine"}
+
+
+def test_model_health_list_shows_the_provider_and_the_error_rate(admin_client):
+    ModelHealthFactory(model__provider=ProviderFactory(slug="acme"), error_rate=Decimal("0.125"))
+    page = admin_client.get(admin_url(ModelHealth, "changelist")).content.decode()
+    assert '<td class="field-provider">acme</td>' in page
+    assert "12.5%" in page
+
+
 def test_audit_family_filter(admin_client):
     audit_event_record(action="api_key.created")
     audit_event_record(action="plan.changed")
@@ -84,7 +109,12 @@ def test_audit_family_filter(admin_client):
 
 @pytest.mark.parametrize(
     ("model", "factory_class"),
-    [(UsageRecord, UsageRecordFactory), (UsageRollup, UsageRollupFactory), (AuditEvent, AuditEventFactory)],
+    [
+        (UsageRecord, UsageRecordFactory),
+        (UsageRollup, UsageRollupFactory),
+        (ModelHealth, ModelHealthFactory),
+        (AuditEvent, AuditEventFactory),
+    ],
 )
 def test_changelists_run_no_query_per_row(admin_client, model, factory_class):
     assert_changelist_queries_do_not_grow(admin_client, model, factory_class.create_batch)
