@@ -1,8 +1,8 @@
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 
-from apps.analytics.models import UsageRecord
+from apps.analytics.models import ModelHealth, UsageRecord
 
 
 def usage_record_get(*, workspace, generation_id: str) -> UsageRecord | None:
@@ -18,3 +18,19 @@ def usage_cost_total(*, workspace) -> Decimal:
     """What the workspace's requests have cost so far; requests of unknown price add nothing."""
     total = UsageRecord.objects.filter(workspace=workspace).aggregate(total=Sum("cost_usd"))["total"]
     return total if total is not None else Decimal("0")
+
+
+def model_health_list(
+    *, workspace, model_id: str | None = None, circuit_state: str | None = None
+) -> QuerySet[ModelHealth]:
+    """The last rolled-up health of the models installed in the workspace, by model id, with their provider."""
+    health = (
+        ModelHealth.objects.filter(model__installations__workspace=workspace)
+        .select_related("model__provider")
+        .order_by("model__model_id")
+    )
+    if model_id:
+        health = health.filter(model__model_id=model_id)
+    if circuit_state:
+        health = health.filter(circuit_state=circuit_state)
+    return health
