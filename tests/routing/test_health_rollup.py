@@ -33,7 +33,10 @@ def record(model, n: int = 1, **outcome) -> None:
 
 def test_the_rollup_writes_every_models_figures_and_zeroes_the_silent_ones():
     acme = ProviderFactory(slug="acme")
-    busy, broken = ModelFactory(provider=acme, upstream_name="busy"), ModelFactory(provider=acme, upstream_name="broken")
+    busy, broken = (
+        ModelFactory(provider=acme, upstream_name="busy"),
+        ModelFactory(provider=acme, upstream_name="broken"),
+    )
     silent = ModelHealthFactory(
         model__upstream_name="silent", requests=100, circuit_state=CircuitState.OPEN, latency_p50_ms=900
     )
