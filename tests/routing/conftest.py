@@ -18,6 +18,7 @@ from apps.analytics.models import UsageRecord
 from apps.catalog.models import AdapterKind
 from apps.routing.gateway import context
 from apps.routing.gateway.recording import usage_spool
+from apps.routing.health import health_tracker_reset
 from apps.workspaces.models import ModelAccess
 from tests.catalog.factories import ModelFactory, ProviderFactory
 from tests.core.factories import UserFactory
@@ -102,6 +103,7 @@ class Gateway:
 @pytest.fixture
 def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
     context.clear_caches()
+    health_tracker_reset()  # circuits opened by another test's faults must not leak into this one
     providers = {
         "openai": ProviderFactory(
             slug="openai",

@@ -10,6 +10,7 @@ import orjson
 from django.conf import settings
 
 from apps.routing.adapters import Adapter, InvalidRequest, UpstreamError, Usage, adapter_for, messages_api
+from apps.routing.health import health_tracker
 
 from . import context, planning
 from .context import CallerContext, Credential, ModelRoute
@@ -31,7 +32,13 @@ from .validation import validate_chat_request
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
-UPSTREAM_STATUS = {"rate_limit": 429, "timeout": 504, "context_length": 400, "bad_request": 400}
+UPSTREAM_STATUS = {
+    "rate_limit": 429,
+    "timeout": 504,
+    "context_length": 400,
+    "bad_request": 400,
+    "circuit_open": 503,
+}
 
 
 def new_generation_id() -> str:
@@ -99,7 +106,11 @@ def upstream_failure(error: UpstreamError) -> GatewayError:
     """Upstream errors as the client sees them: 429 stays 429, timeouts are 504, other failures 502."""
     status = UPSTREAM_STATUS.get(error.kind, 502)
     headers = {"retry-after": str(max(1, round(error.retry_after)))} if error.retry_after is not None else {}
-    code = {"context_length": "context_length_exceeded", "rate_limit": "upstream_rate_limited"}.get(error.kind)
+    code = {
+        "context_length": "context_length_exceeded",
+        "rate_limit": "upstream_rate_limited",
+        "circuit_open": "model_unavailable",
+    }.get(error.kind)
     return GatewayError(
         status,
         f"Provider error: {error.message}",
@@ -116,6 +127,7 @@ class Prepared:
     candidates: list[ModelRoute]  # the model asked for, then its fallbacks, in order
     stream: bool
     agent_id: int | None = None  # the agent the request runs as (its BYOK keys come first)
+    attempt_started: int = 0  # ms into the request when the current attempt began
     # The candidate being tried:
     route: ModelRoute | None = None
     adapter: Adapter | None = None
@@ -142,7 +154,9 @@ async def read_request(scope: dict, receive: Receive, record: CallRecord, wire: 
 
 
 async def plan_route(scope: dict, record: CallRecord, body: dict) -> planning.Plan:
-    plan = await planning.decide(scope, record.caller, body, resolve=resolve_model)
+    plan = await planning.decide(
+        scope, record.caller, body, resolve=resolve_model, open_circuits=await health_tracker().open_circuits()
+    )
     record.agent_id = plan.agent.pk if plan.agent else None
     record.routing = plan.decision.as_dict(max_listed=settings.ROUTER_EXPLANATION_MAX_LISTED)
     return plan
@@ -156,6 +170,27 @@ async def prepare(scope: dict, receive: Receive, record: CallRecord, wire: str) 
         raise planning.no_route_error(plan)
     record.route = candidates[0]
     return Prepared(record, body, candidates, record.streamed, agent_id=record.agent_id)
+
+
+_observations: set[asyncio.Task] = set()
+
+
+def observe(route: ModelRoute, *, ok: bool, error_kind: str | None = None, latency_ms=None, ttft_ms=None) -> None:
+    """Tell the health tracker how an attempt went, off the response's path (a Redis round trip the client need
+    not wait for)."""
+    task = asyncio.create_task(
+        health_tracker().record(
+            route.model_id, route.provider_slug, ok=ok, error_kind=error_kind, latency_ms=latency_ms, ttft_ms=ttft_ms
+        )
+    )
+    _observations.add(task)
+    task.add_done_callback(_observations.discard)
+
+
+def observe_success(prepared: "Prepared") -> None:
+    record = prepared.record
+    ttft = record.ttft_ms - prepared.attempt_started if record.ttft_ms is not None else None
+    observe(prepared.route, ok=True, latency_ms=record.elapsed_ms() - prepared.attempt_started, ttft_ms=ttft)
 
 
 def _deadline_left(record: CallRecord) -> float:
@@ -180,6 +215,18 @@ async def open_with_fallback(prepared: Prepared) -> aiohttp.ClientResponse:
                     "latency_ms": 0,
                 }
             )
+            continue
+        admission = await health_tracker().admit(route.model_id)
+        if not admission.allowed:  # opened since the plan was made, or another process holds the probe
+            record.attempts.append(
+                {"model": route.model_id, "provider": route.provider_slug, "status": None, "error": "circuit_open",
+                 "latency_ms": 0}
+            )  # fmt: skip
+            if last_error is None:
+                last_error = UpstreamError(
+                    503, "circuit_open", f"{route.model_id} is failing right now (circuit open); retry shortly.",
+                    admission.retry_after, True,
+                )  # fmt: skip
             continue
         prepared.route, prepared.adapter, prepared.credential = route, adapter_for(route.adapter_kind), found
         record.route, record.is_byok = route, found.is_byok
@@ -212,7 +259,7 @@ async def _open(prepared: Prepared) -> aiohttp.ClientResponse:
         raise bad_request(str(exc), param=exc.param) from None
     attempt = {"model": route.model_id, "provider": route.provider_slug}
     prepared.record.attempts.append(attempt)
-    started = prepared.record.elapsed_ms()
+    started = prepared.attempt_started = prepared.record.elapsed_ms()
     try:
         response = await open_upstream(route.provider_slug, request, deadline=_deadline_left(prepared.record))
         if response.status >= 400:
@@ -221,6 +268,7 @@ async def _open(prepared: Prepared) -> aiohttp.ClientResponse:
             raise prepared.adapter.parse_error(status=response.status, payload=payload, headers=response.headers)
     except UpstreamError as exc:
         attempt.update(status=exc.status, error=exc.kind, latency_ms=prepared.record.elapsed_ms() - started)
+        observe(route, ok=False, error_kind=exc.kind)
         raise _without_secret(exc, prepared) from None
     attempt.update(status=response.status, error=None, latency_ms=prepared.record.elapsed_ms() - started)
     return response
@@ -275,6 +323,7 @@ async def complete(prepared: Prepared, send: Send, wire: str) -> None:
         raise upstream_failure(exc) from None
     record.usage, record.finish_reason = completion.usage, completion.finish_reason
     record.settle()
+    observe_success(prepared)
     if wire == ANTHROPIC:
         completion.body["id"] = record.generation_id
         body = messages_api.message_from_completion(completion)
@@ -348,6 +397,7 @@ async def stream(prepared: Prepared, send: Send, wire: str, disconnected: asynci
     decoder = prepared.adapter.stream_decoder(model=prepared.route.model_id, completion_id=record.generation_id)
     streamed_chars = 0
     failure: GatewayError | None = None
+    failure_kind = "connection"  # what the health tracker is told when the stream fails
     try:
         await start_stream(send, encode_headers(_response_headers(record, with_cost=False)))
         async for data in response.content.iter_any():
@@ -366,10 +416,11 @@ async def stream(prepared: Prepared, send: Send, wire: str, disconnected: asynci
         for chunk in decoder.close():
             await stream_bytes(send, renderer.chunk(chunk))
         if decoder.error is not None:
-            failure = upstream_failure(decoder.error)
+            failure, failure_kind = upstream_failure(decoder.error), decoder.error.kind
         elif not decoder.done:
             failure = GatewayError(502, "The provider's stream ended before it finished.", code="upstream_stream_cut")
     except TimeoutError:
+        failure_kind = "timeout"
         failure = GatewayError(
             504, "The provider stopped sending in the middle of the stream.", code="upstream_timeout"
         )
@@ -381,6 +432,10 @@ async def stream(prepared: Prepared, send: Send, wire: str, disconnected: asynci
         record.usage = decoder.usage or _estimate_usage(prepared, streamed_chars)
         record.finish_reason = decoder.finish_reason or ""
         record.settle()
+    if failure is not None:
+        observe(prepared.route, ok=False, error_kind=failure_kind)
+    elif not disconnected.is_set():
+        observe_success(prepared)
     if failure is not None:
         # Bytes were already sent: no silent switch to another model, the stream ends with an error event.
         record.fail(failure.status, failure.error_type)
@@ -433,7 +488,9 @@ async def handle_route(scope: dict, receive: Receive, send: Send) -> None:
     record = CallRecord(generation_id=new_generation_id(), endpoint="route")
     try:
         body = await read_request(scope, receive, record, OPENAI)
-        plan = await planning.decide(scope, record.caller, body, resolve=resolve_model)
+        plan = await planning.decide(
+            scope, record.caller, body, resolve=resolve_model, open_circuits=await health_tracker().open_circuits()
+        )
     except GatewayError as error:
         await _send_error(send, error, OPENAI)
         return

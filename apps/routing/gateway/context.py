@@ -15,6 +15,7 @@ from apps.catalog.task_scores import task_quality_map
 from apps.core.secrets import secret_hash
 from apps.keys.selectors import api_key_get_by_hash, provider_key_secret_map
 from apps.routing.router import BudgetSignal
+from apps.routing.selectors import model_latency_p50
 from apps.workspaces.selectors import (
     active_agent_list,
     installed_model_ids,
@@ -121,6 +122,7 @@ class ModelRoute:
     provider_priority: int = 100
     quality: float = 0.5
     task_quality: dict = field(default_factory=dict)  # task -> score, from the per-task quality table
+    latency_p50_ms: int | None = None  # from the last health rollup
 
     @property
     def input_price_per_token(self) -> float:
@@ -202,6 +204,7 @@ def load_model(name: str) -> ModelRoute | None:
         provider_priority=provider.priority,
         quality=float(model.quality_score),
         task_quality=task_quality_map(model_ids=[model.model_id]).get(model.model_id, {}),
+        latency_p50_ms=model_latency_p50(model=model),
     )
 
 

@@ -35,6 +35,7 @@ class Plan:
     routes: dict[str, ModelRoute]  # every model the decision mentions, by id
     agent: AgentPolicy | None
     requested: ModelRoute | None = None  # the model named, for explicit requests
+    open_circuits: dict[str, float] | None = None  # model -> seconds until its circuit lets a probe through
 
     @property
     def chain(self) -> list[ModelRoute]:
@@ -104,10 +105,10 @@ async def decide(
     body: dict,
     *,
     resolve,
-    open_circuits: frozenset[str] = frozenset(),
-    latency_ms: dict[str, float] | None = None,
+    open_circuits: dict[str, float] | None = None,
 ) -> Plan:
     """`resolve(caller, name)` is the gateway's model resolution (raises the 404/403 errors for a named model)."""
+    open_circuits = open_circuits or {}
     agent = agent_for(scope, caller)
     name = body["model"]
     level = auto_level(name)
@@ -152,10 +153,10 @@ async def decide(
             excluded=excluded,
             open_circuits=open_circuits,
             keyless=_keyless(caller, routes.values(), agent),
-            latency_ms=latency_ms,
+            latency_ms={m: r.latency_p50_ms for m, r in routes.items() if r.latency_p50_ms},
             agent=agent_slug,
         )
-        return Plan(decision, routes, agent)
+        return Plan(decision, routes, agent, open_circuits=open_circuits)
     needs = router.Needs.of(body, prompt_tokens=math.ceil(len(text) / 4))
     requested = await resolve(caller, name)
     routes = {requested.model_id: requested}
@@ -182,7 +183,7 @@ async def decide(
         keyless=_keyless(caller, routes.values(), agent),
         agent=agent_slug,
     )
-    return Plan(decision, routes, agent, requested)
+    return Plan(decision, routes, agent, requested, open_circuits)
 
 
 async def _installed_routes(caller: CallerContext) -> tuple[dict[str, ModelRoute], list[router.Exclusion]]:
@@ -226,11 +227,12 @@ def no_route_error(plan: Plan) -> GatewayError:
             code="privacy_restricted",
         )
     if codes == {"circuit_open"}:
+        wait = min((plan.open_circuits or {}).get(e.model, 1.0) for e in decision.excluded)
         return GatewayError(
             503,
             "Every model that could serve this request is failing right now (circuit open); retry shortly.",
             code="model_unavailable",
-            headers={"retry-after": "30"},
+            headers={"retry-after": str(max(1, round(wait)))},
         )
     reasons = "; ".join(f"{e.model}: {e.reason}" for e in decision.excluded[:5]) or "no model is installed"
     return GatewayError(
