@@ -215,6 +215,8 @@ HEALTH_COOLDOWN_SECONDS = env.float("HEALTH_COOLDOWN_SECONDS", default=30.0)
 ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default=10)
 # How stale the budget figures behind `auto`'s budget-aware downgrade may be, per process.
 ROUTER_BUDGET_CACHE_SECONDS = env.float("ROUTER_BUDGET_CACHE_SECONDS", default=5.0)
+# POST /v1/consensus: the output cap sent (and budget-checked) when a request gives no max_tokens.
+CONSENSUS_DEFAULT_MAX_TOKENS = env.int("CONSENSUS_DEFAULT_MAX_TOKENS", default=1024)
 
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))

@@ -38,7 +38,6 @@ from .validation import validate_chat_request
 
 ENDPOINT = "consensus"
 MIN_MODELS, MAX_MODELS = 2, 5
-DEFAULT_MAX_TOKENS = 1024  # settings.CONSENSUS_DEFAULT_MAX_TOKENS overrides it
 UNSUPPORTED_FIELDS = ("tools", "tool_choice", "functions", "function_call")
 SCOPE_LABELS = {"workspace": "workspace", "agent": "agent", "api_key": "API key"}
 
@@ -96,7 +95,7 @@ def _check_body(parsed) -> tuple[dict, list[str]]:
     body.pop("stream_options", None)
     if not _max_tokens(body):
         # A cap keeps the budget check's estimate a true maximum.
-        body["max_tokens"] = getattr(settings, "CONSENSUS_DEFAULT_MAX_TOKENS", DEFAULT_MAX_TOKENS)
+        body["max_tokens"] = settings.CONSENSUS_DEFAULT_MAX_TOKENS
     return body, names
 
 
