@@ -131,7 +131,7 @@ return until_ms
 
 
 class RedisHealthTracker(HealthTracker):
-    """Redis backend; see the module docstring for the keys. The async methods fail open: while Redis cannot be
+    """Redis backend (its keys: the package's docstring). The async methods fail open: while Redis cannot be
     reached, requests are let through on the last known open set and records are dropped (health is advice, not a
     dependency of every request). The sync ones raise, for the rollup and the tests to see."""
 
@@ -180,7 +180,16 @@ class RedisHealthTracker(HealthTracker):
         keys = [self._key("open"), self._key("probe", model_id)]
         return {"keys": keys, "args": [model_id, now, self.rules.cooldown_ms, self.rules.forget_open_before(now)]}
 
-    def _record_call(self, model_id, provider_slug, now, ok, error_kind, latency_ms, ttft_ms) -> dict:
+    def _record_call(
+        self,
+        model_id: str,
+        provider_slug: str,
+        now: int,
+        ok: bool,
+        error_kind: str | None,
+        latency_ms: int | None,
+        ttft_ms: int | None,
+    ) -> dict:
         rules = self.rules
         start = rules.bucket_of(now)
         bucket_prefix = f"{self._key('b', model_id)}:"
