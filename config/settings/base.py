@@ -210,6 +210,8 @@ HEALTH_ERROR_RATE_THRESHOLD = env.float("HEALTH_ERROR_RATE_THRESHOLD", default=0
 HEALTH_MIN_REQUESTS = env.int("HEALTH_MIN_REQUESTS", default=10)
 HEALTH_CONSECUTIVE_FAILURES = env.int("HEALTH_CONSECUTIVE_FAILURES", default=5)
 HEALTH_COOLDOWN_SECONDS = env.float("HEALTH_COOLDOWN_SECONDS", default=30.0)
+# Embedded mode (no Redis): how often each server process rolls its own figures into ModelHealth.
+HEALTH_ROLLUP_INTERVAL = env.float("HEALTH_ROLLUP_INTERVAL", default=60.0)
 
 # Router: how many ranked and excluded models each usage record's explanation lists (/v1/route lists all).
 ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default=10)

@@ -1,13 +1,18 @@
 """Circuit breakers in the request path: a failing model's circuit opens, the router skips it, one probe goes
 through after the cooldown, and a success closes it."""
 
+import asyncio
+import contextlib
 import time
 
 import httpx
 import openai
 import pytest
 
-from apps.routing.health import health_tracker_reset
+from apps.analytics.models import ModelHealth
+from apps.routing.gateway.asgi import rollup_health_forever
+from apps.routing.health import health_tracker, health_tracker_reset
+from tests.catalog.factories import ModelFactory
 from tests.keys.factories import ApiKeyFactory
 from tests.workspaces.factories import AgentFactory, AgentFallbackFactory
 
@@ -129,3 +134,24 @@ def test_callers_errors_do_not_open_the_circuit(circuits):
     heal(gateway)
     time.sleep(0.1)
     assert route(gateway)["excluded"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_embedded_mode_rolls_its_own_health_figures_up(settings):
+    settings.REDIS_URL = ""
+    settings.HEALTH_ROLLUP_INTERVAL = 0.05
+    health_tracker_reset()
+    model = ModelFactory(model_id="acme/local-figures")
+    health_tracker().record_sync("acme/local-figures", "acme", ok=True, latency_ms=120)
+
+    async def run_briefly():
+        task = asyncio.create_task(rollup_health_forever())
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run_briefly())
+    health = ModelHealth.objects.get(model=model)
+    assert (health.requests, health.successes, health.latency_p50_ms) == (1, 1, 120)
+    health_tracker_reset()

@@ -47,6 +47,19 @@ async def flush_usage_forever() -> None:
             logger.exception("usage flush failed; will retry")
 
 
+async def rollup_health_forever() -> None:
+    """Embedded mode only: without Redis the health figures live in this process, so it rolls them into ModelHealth
+    itself every HEALTH_ROLLUP_INTERVAL (with Redis, the beat task does it for every process at once)."""
+    from apps.routing.tasks import model_health_rollup_task
+
+    while True:
+        await asyncio.sleep(settings.HEALTH_ROLLUP_INTERVAL)
+        try:
+            await sync_to_async(model_health_rollup_task, thread_sensitive=True)()
+        except Exception:
+            logger.exception("health rollup failed; will retry")
+
+
 async def flush_usage_now() -> None:
     await sync_to_async(usage_spool().flush, thread_sensitive=True)()
 
@@ -55,6 +68,7 @@ class Application:
     def __init__(self, django_app):
         self.django_app = django_app
         self.flusher: asyncio.Task | None = None
+        self.health_rollup: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -73,6 +87,8 @@ class Application:
         # Servers without lifespan support still get a flusher, started by the first hot request.
         if self.flusher is None or self.flusher.done():
             self.flusher = asyncio.create_task(flush_usage_forever())
+        if not settings.REDIS_URL and (self.health_rollup is None or self.health_rollup.done()):
+            self.health_rollup = asyncio.create_task(rollup_health_forever())
 
     async def lifespan(self, receive, send) -> None:
         while True:
@@ -81,10 +97,11 @@ class Application:
                 await self.ensure_flusher()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.flusher is not None:
-                    self.flusher.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await self.flusher
+                for task in (self.flusher, self.health_rollup):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
                 with contextlib.suppress(Exception):
                     await flush_usage_now()
                 await close_sessions()
