@@ -100,36 +100,41 @@ class Gateway:
         return record
 
 
-@pytest.fixture
-def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
-    context.clear_caches()
-    health_tracker_reset()  # circuits opened by another test's faults must not leak into this one
-    providers = {
+def mock_providers(mock_url: str, *, key_suffix: str = "") -> dict:
+    """OpenAI, Anthropic and Gemini providers pointed at the mock provider, each with a platform key."""
+    return {
         "openai": ProviderFactory(
             slug="openai",
             name="OpenAI",
             adapter_kind=AdapterKind.OPENAI,
-            base_url=f"{mock_provider.url}/v1",
-            platform_key="sk-platform-openai",
+            base_url=f"{mock_url}/v1",
+            platform_key=f"sk-platform-openai{key_suffix}",
             env_key_name="OPENAI_API_KEY",
         ),
         "anthropic": ProviderFactory(
             slug="anthropic",
             name="Anthropic",
             adapter_kind=AdapterKind.ANTHROPIC,
-            base_url=mock_provider.url,
-            platform_key="sk-platform-anthropic",
+            base_url=mock_url,
+            platform_key=f"sk-platform-anthropic{key_suffix}",
             env_key_name="ANTHROPIC_API_KEY",
         ),
         "gemini": ProviderFactory(
             slug="gemini",
             name="Google Gemini",
             adapter_kind=AdapterKind.GEMINI,
-            base_url=mock_provider.url,
-            platform_key="platform-gemini",
+            base_url=mock_url,
+            platform_key=f"platform-gemini{key_suffix}",
             env_key_name="GEMINI_API_KEY",
         ),
     }
+
+
+@pytest.fixture
+def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
+    context.clear_caches()
+    health_tracker_reset()  # circuits opened by another test's faults must not leak into this one
+    providers = mock_providers(mock_provider.url)
     models = {}
     for model_id, (input_price, output_price, cache_read, cache_write) in PRICES.items():
         provider_slug, upstream = model_id.split("/", 1)

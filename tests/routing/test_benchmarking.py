@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.billing.pricing import Prices, usage_cost
-from apps.catalog.models import AdapterKind, TaskScore, TaskType
+from apps.catalog.models import TaskScore, TaskType
 from apps.catalog.task_scores import task_quality_map
 from apps.core.errors import ApplicationError
 from apps.routing import benchmarking
@@ -33,7 +33,8 @@ from apps.routing.benchmarking import (
 from apps.routing.mock import answers
 from apps.routing.models import BenchmarkResult, BenchmarkRun, BenchmarkStatus
 from apps.routing.tasks import benchmark_models_task
-from tests.catalog.factories import ModelAliasFactory, ModelFactory, ProviderFactory, TaskScoreFactory
+from tests.catalog.factories import ModelAliasFactory, ModelFactory, TaskScoreFactory
+from tests.routing.conftest import mock_providers
 from tests.workspaces.factories import InstalledModelFactory, WorkspaceFactory
 
 GPT, CLAUDE, GEMINI = "openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"
@@ -200,30 +201,9 @@ def test_an_unknown_grader_is_a_programming_error():
 @pytest.fixture
 def catalog(db, mock_provider):
     """One model per wire format, each provider pointed at the mock with a platform key."""
-    providers = {
-        "openai": ProviderFactory(
-            slug="openai",
-            name="OpenAI",
-            adapter_kind=AdapterKind.OPENAI,
-            base_url=f"{mock_provider.url}/v1",
-            platform_key="sk-platform-openai-0001",
-            env_key_name="SWITCHYARD_TEST_OPENAI_KEY",
-        ),
-        "anthropic": ProviderFactory(
-            slug="anthropic",
-            name="Anthropic",
-            adapter_kind=AdapterKind.ANTHROPIC,
-            base_url=mock_provider.url,
-            platform_key="sk-platform-anthropic-0001",
-        ),
-        "gemini": ProviderFactory(
-            slug="gemini",
-            name="Google Gemini",
-            adapter_kind=AdapterKind.GEMINI,
-            base_url=mock_provider.url,
-            platform_key="platform-gemini-0001",
-        ),
-    }
+    providers = mock_providers(mock_provider.url, key_suffix="-0001")
+    providers["openai"].env_key_name = "SWITCHYARD_TEST_OPENAI_KEY"
+    providers["openai"].save()
     return {
         model_id: ModelFactory(
             provider=providers[model_id.split("/")[0]],
