@@ -22,6 +22,21 @@ Task detection
     are scanned in their first 8,000 and last 4,000 characters only.
     `chat` gets a constant 1.0, so it wins when there is no other evidence or only a stray weak cue.
 
+    The form of the message counts too, as one feature each:
+    - A question or a blank to fill ("_") at the end of a passage of prose (a message of 600 characters or more,
+      without a code block) is reading comprehension, which counts as `extraction` (the answer is in the text):
+      2.5, and 3.0 more when the ending points at the text ("according to the passage", "the author", "we can
+      infer", "best title"...). A request phrased as a question ("can you ...?") is not one.
+    - In a shorter message: a knowledge question about named things ("who wrote", "when did", "what year", "capital
+      of"...) is general knowledge, `chat` 1.5; a blank to fill, or an unfinished sentence (ending on a word such as
+      "of", "the", "will" without being a question), asks what fits, `reasoning` 1.5; a question about a described
+      situation ("If ..., what ...", "where would you ...") `reasoning` 1.0. Lexicon phrases such as "most likely",
+      "best explains", "what would happen", "is an example of" add to `reasoning` too (commonsense and science
+      questions).
+    - A message that is nothing but a list of words ("beach, dog, frisbee, ...") asks for text written with them:
+      `creative` 1.5.
+    - A function signature followed by a docstring (or a /** doc comment) asks for its body: `code` 4.0.
+
     Rule: the task with the highest score wins; a tie (scores within 1e-9) goes to the task that comes first in
     code > math > translation > extraction > classification > summarization > creative > analysis > reasoning > chat.
 
@@ -178,6 +193,19 @@ _lex(
     "consequence|consequences|conclude|conclusion|should i|which is better|is it better",
 )
 _lex("reasoning", 0.5, "reason|because|explain")
+# Questions that ask what follows, what explains or what is likely: commonsense and science reasoning.
+_lex(
+    "reasoning",
+    2.0,
+    "most likely|least likely|best explains|best describes|would happen|will happen|might happen|could happen|"
+    "is an example of|are examples of",
+)
+_lex(
+    "reasoning",
+    1.0,
+    "likely|probably|cause|causes|caused|what should|what would|what might|which statement|which of these|"
+    "which of the following",
+)
 _lex("extraction", 3.0, "extract|extracts|extracting|extraction|named entities|named entity")
 _lex(
     "extraction",
@@ -343,6 +371,14 @@ _CONTENT_PATTERNS = (
             r"|return\b.*;$|if\s*\(.*\)\s*\{|for\s*\(.*\)\s*\{|}\s*else\s*\{|#!/)",
             _M,
         ),
+    ),
+    _Pattern(
+        "code",
+        4.0,
+        1,
+        "function signature with a docstring",
+        re.compile(r"^[ \t]*def [A-Za-z_]\w*\s*\([^)]*\)[^:\n]*:[ \t]*\n\s*(?:\"{3}|'{3})|^[ \t]*/\*\*\s*$", _M),
+        ('"""', "'''", "/**"),
     ),
     _Pattern(
         "code",
@@ -569,6 +605,46 @@ _QUANTITY_QUESTION_RE = re.compile(
     r"|average|probability|difference|cost|price)|\bcalculate\b|\bfind the (?:value|number|sum|total)\b"
 )
 _LONG_TEXT_LABEL = "long pasted text with a short instruction"
+
+# Reading comprehension, in messages of _PASSAGE characters or more: the question is in the last _FINAL_SENTENCE.
+_PASSAGE = 600  # characters: a question after at least this much text is taken to be about the text
+_FINAL_SENTENCE = 200
+_CLOSING = " \t\n\"')]”’"
+_SENTENCE_END_RE = re.compile(r"[.!?]\s")
+_BLANK_RE = re.compile(r"(?<!\w)_+(?!\w)")
+_TEXT_REFERENCE_RE = re.compile(
+    r"\b(?:according to|in|from|of|based on)\s+the\s+(?:passage|text|article|story|paragraph|letter|email|message"
+    r"|thread|report|document|contract|excerpt|extract|transcript|conversation|dialogue|interview|speech|notice)\b"
+    r"|\bthe (?:author|writer|speaker|narrator)\b"
+    r"|\b(?:we can|can we|it can be|can be)\s+(?:learn|learned|learnt|infer|inferred|know|known|conclude"
+    r"|concluded|tell|told)\b|\bbest title\b|\bmainly (?:about|tells?|talks?|discuss|introduc|want)"
+)
+_REQUEST_RE = re.compile(r"\W*(?:can|could|would|will) you\b|\W*please\b")
+
+# Short questions (under _PASSAGE characters): what kind of answer they ask for.
+_NOT_AT_SENTENCE_END = (  # words an English sentence does not end on
+    "a an the of to in on at by for with from into onto among between through than as because since while if and or "
+    "but is are was were been will would can could may might must should their its his her our your my many very every "
+    "called known"
+)
+_UNFINISHED_ENDINGS = frozenset(_NOT_AT_SENTENCE_END.split())
+_QUESTION_WINDOW = 200  # characters at the end of a short message where its question is looked for
+_KNOWLEDGE_START_RE = re.compile(r"\W*(?:who|whom|whose)\b|\W*where (?:is|are|was|were|did|does) the\b")
+_KNOWLEDGE_QUESTION_RE = re.compile(
+    r"\bwho (?:is|was|were|did|does|wrote|played|plays|sang|sings|won|directed|invented|discovered|founded|created"
+    r"|starred|became|has|had)\b|\bwhen (?:is|was|were|did|does|do|will)\b|\bwhat (?:year|century|decade|date)\b"
+    r"|\bin which (?:year|country|city|film|movie|novel|book|sport|state|war)\b"
+    r"|\b(?:name (?:the|of)|capital of|born (?:in|on))\b"
+)
+_WORD_LIST_RE = re.compile(r"^\W*[a-z][\w'-]*(?: [a-z][\w'-]*)?(?:\s*[,;]\s*[a-z][\w'-]*(?: [a-z][\w'-]*)?){5,}\W*$")
+_QUESTION_START_RE = re.compile(r"^\W*(?:who|whom|whose|what|when|where|which|why|how)\b")
+_CONDITIONAL_QUESTION_RE = re.compile(
+    r"^\W*(?:if|when|after|before|as)\b[^?]{3,}?,[^?]*\b(?:what|which|where|how|who)\b"
+)
+_SITUATION_QUESTION_RE = re.compile(
+    r"\b(?:what|where|why|who)\s+(?:would|might|could|should|will)\s+(?:you|one|someone|people|a person|i|we|they"
+    r"|he|she)\b"
+)
 _WORD_PROBLEM_LABEL = "word problem with quantities"
 
 
@@ -706,7 +782,49 @@ def _analyse_text(text: str) -> _Evidence:
             evidence.add("math", _WORD_PROBLEM_LABEL, 2.5, 1, 1)
         elif numbers >= 3:
             evidence.add("math", "question about several quantities", 1.5, 1, 1)
+    if len(text) < _PASSAGE:
+        if _WORD_LIST_RE.match(scanned_lower) is not None:
+            # Nothing but a list of words: what such a message usually wants is text written around them.
+            evidence.add("creative", "bare list of words to write with", 1.5, 1, 1)
+        else:
+            _question_form(scanned_lower, evidence)
+    elif "```" not in scanned:
+        _passage_question(scanned_lower[-_FINAL_SENTENCE:], evidence)
     return evidence
+
+
+def _passage_question(ending: str, evidence: _Evidence) -> None:
+    """Reading comprehension: a question, or a blank to fill, at the end of a passage of prose that holds the answer
+    (a request phrased as a question, "can you ...?", is not one)."""
+    ending = ending.rstrip(_CLOSING)
+    question = _SENTENCE_END_RE.split(ending)[-1]
+    if _REQUEST_RE.match(question) is None and (
+        ending.endswith("?") or ("_" in question and _BLANK_RE.search(question) is not None)
+    ):
+        evidence.add("extraction", "question after a passage", 2.5, 1, 1)
+    if _TEXT_REFERENCE_RE.search(ending) is not None:
+        evidence.add("extraction", "question about the supplied text", 3.0, 1, 1)
+
+
+def _question_form(lower: str, evidence: _Evidence) -> None:
+    """A short question asks either for a fact about named things (chat: general knowledge), or for what follows,
+    what fits or what is likely in a described situation (reasoning)."""
+    stripped = lower.rstrip()
+    question = stripped[-_QUESTION_WINDOW:]
+    if _KNOWLEDGE_START_RE.match(stripped) is not None or _KNOWLEDGE_QUESTION_RE.search(question) is not None:
+        evidence.add("chat", "knowledge question", 1.5, 1, 1)
+    if "_" in question and _BLANK_RE.search(question) is not None:
+        evidence.add("reasoning", "blank to fill", 1.5, 1, 1)
+    elif (
+        stripped
+        and stripped[-1].isalpha()
+        and stripped.rsplit(None, 1)[-1] in _UNFINISHED_ENDINGS
+        and _QUESTION_START_RE.match(stripped) is None
+        and _REQUEST_RE.match(stripped) is None
+    ):
+        evidence.add("reasoning", "sentence to complete", 1.5, 1, 1)
+    if _CONDITIONAL_QUESTION_RE.match(stripped) is not None or _SITUATION_QUESTION_RE.search(question) is not None:
+        evidence.add("reasoning", "question about a described situation", 1.0, 1, 1)
 
 
 # ---------------------------------------------------------------------------------------------------------------

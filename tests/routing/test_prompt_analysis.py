@@ -19,6 +19,15 @@ def analyse(text: str) -> PromptAnalysis:
 
 # --- task detection -------------------------------------------------------------------------------------------
 
+PASSAGE = (
+    "The town council had planned to vote on the new bridge in March. Engineers then found cracks in two of the "
+    "old piers, and the bridge was closed to traffic while they were repaired. Shop owners on both banks said "
+    "they were losing customers, and the council set up a free ferry. Because the repairs took longer than "
+    "expected and the costs were still unclear, the council put off the vote until the engineers' final report, "
+    "which is due in the autumn. Meanwhile the ferry carries about two thousand people a day, and the school "
+    "on the east bank has moved its start time to nine so that pupils from the other side can get there. "
+)
+
 TASK_CASES = [
     # code
     ("code", "Write a Python function that returns the n-th Fibonacci number using memoization."),
@@ -33,6 +42,11 @@ TASK_CASES = [
     ),
     ("code", "SELECT name, COUNT(*) FROM orders GROUP BY name; is slow on 10M rows. How do I index it?"),
     ("code", "Give me a regex that matches UK postcodes and a couple of unit tests for it."),
+    (
+        "code",  # a stub to complete, however mathematical its docstring
+        'def count_primes(n: int) -> int:\n    """Return how many prime numbers are less than n, for a positive '
+        'integer n."""\n',
+    ),
     # math
     ("math", "Solve for x: 3x + 7 = 22"),
     ("math", "Compute $\\int_0^1 x^2 \\, dx$ and show the antiderivative."),
@@ -48,6 +62,10 @@ TASK_CASES = [
     ("reasoning", "Why do heavier and lighter objects fall at the same rate in a vacuum? Explain your reasoning."),
     ("reasoning", "What are the trade-offs of event sourcing for a small team? Think it through before answering."),
     ("reasoning", "If all bloops are razzies and some razzies are lazzies, must some bloops be lazzies? Use logic."),
+    ("reasoning", "Which of the following is most likely to happen to a puddle on a hot, sunny afternoon?"),
+    ("reasoning", "If you leave a glass of water in the freezer overnight, what will happen to it?"),
+    ("reasoning", "A plant kept in a dark cupboard for two weeks will ___."),
+    ("reasoning", "Plants turn towards a window in order to"),
     # extraction
     (
         "extraction",
@@ -58,6 +76,8 @@ TASK_CASES = [
         "extraction",
         "Parse this receipt and return JSON with fields merchant, total and date: 'ACME Ltd, 12.50 EUR, 2024-03-01'",
     ),
+    ("extraction", PASSAGE + "According to the passage, why did the council put off the vote?"),
+    ("extraction", PASSAGE + "The bridge was closed mainly because _ ."),
     # summarization
     ("summarization", "Summarize this article in 3 bullet points: The city council voted on Tuesday to expand ..."),
     ("summarization", "tl;dr of the thread above please"),
@@ -65,6 +85,7 @@ TASK_CASES = [
     # creative
     ("creative", "Write a short story about a lighthouse keeper who finds a message in a bottle."),
     ("creative", "Compose a haiku about autumn rain."),
+    ("creative", "lighthouse, storm, keeper, lantern, gull, shipwreck"),
     ("creative", "Imagine you are a dragon guarding a forgotten library. Describe your day in a fictional diary."),
     # analysis
     ("analysis", "Analyze the quarterly sales figures below and give me insights on the trends."),
@@ -92,6 +113,8 @@ TASK_CASES = [
     ("chat", "Hello! How are you today?"),
     ("chat", "thanks, that was helpful"),
     ("chat", "What is the capital of Australia?"),
+    ("chat", "Who wrote the novel Middlemarch?"),
+    ("chat", "When did the Berlin Wall fall?"),
 ]
 
 
@@ -253,6 +276,65 @@ def test_keywords_in_a_long_pasted_body_count_less_than_the_instruction() -> Non
     assert analyse(text).task == "translation"
     # The same words in a short message do win.
     assert analyse("Write a story: " + middle[:300]).task == "creative"
+
+
+# --- question forms -------------------------------------------------------------------------------------------------
+
+
+def test_a_question_at_the_end_of_a_passage_is_reading_comprehension() -> None:
+    result = analyse(PASSAGE + "According to the passage, why did the council put off the vote?")
+    assert "question after a passage" in result.signals
+    assert "question about the supplied text" in result.signals
+    # The same question without the passage is no such thing.
+    short = analyse("Why did the council put off the vote?")
+    assert short.task != "extraction" and "question after a passage" not in short.signals
+
+
+def test_a_request_or_pasted_code_before_the_question_is_not_reading_comprehension() -> None:
+    request = analyse(PASSAGE + "Can you make this sound more cheerful?")
+    assert request.task != "extraction" and "question after a passage" not in request.signals
+    code = "```python\n" + "def load(path):\n    with open(path) as f:\n        return json.load(f)\n" * 10 + "```\n"
+    assert len(code) > 600
+    crash = analyse(code + "Why does this raise a KeyError?")
+    assert crash.task == "code" and "question after a passage" not in crash.signals
+
+
+def test_questions_about_a_described_situation_say_so() -> None:
+    for text in ("If a glass falls off the table, what happens next?", "Where would people go to buy fresh fish?"):
+        assert "question about a described situation" in analyse(text).signals
+    assert "question about a described situation" not in analyse("How do I make my bread rise more?").signals
+
+
+def test_knowledge_questions_say_so() -> None:
+    assert "knowledge question" in analyse("Who directed the film Alien?").signals
+    assert "knowledge question" not in analyse("Why do cats purr?").signals
+
+
+@pytest.mark.parametrize(
+    ("text", "unfinished"),
+    [
+        ("Plants turn towards a window in order to", True),
+        ("The tides are caused mainly by the", True),
+        ("What is the capital of", False),  # a question, however cut short
+        ("Can you help me plan a trip to", False),  # a request
+        ("thanks, that helped a lot", False),
+    ],
+)
+def test_unfinished_sentences(text: str, unfinished: bool) -> None:
+    assert ("sentence to complete" in analyse(text).signals) is unfinished
+
+
+@pytest.mark.parametrize(
+    ("text", "word_list"),
+    [
+        ("lighthouse, storm, keeper, lantern, gull, shipwreck", True),
+        ("rain; umbrella; puddle; boots; splash; laugh", True),
+        ("I bought apples, pears, milk, eggs, bread and butter.", False),
+        ("red, green, blue", False),  # too short to be anything but an answer or a fragment
+    ],
+)
+def test_a_bare_list_of_words(text: str, word_list: bool) -> None:
+    assert ("bare list of words to write with" in analyse(text).signals) is word_list
 
 
 # --- message weighting ----------------------------------------------------------------------------------------------
