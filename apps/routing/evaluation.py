@@ -111,24 +111,45 @@ def holdout_split(
     return train, test
 
 
-def learn_task_quality(examples: Iterable[Example], models: Sequence[str]) -> dict[str, dict[str, tuple[float, float]]]:
-    """model -> task -> (mean score, weight): each prompt counts towards each task by the detector's probability
-    of that task, so what is learnt is what the router will look up for prompts that read alike."""
-    totals: dict[str, dict[str, list[float]]] = {m: {} for m in models}
-    for example in examples:
-        shares = example.analysed().task_scores
-        for model in models:
-            if model not in example.scores:
+def learn_task_quality(
+    examples: Iterable[Example], models: Sequence[str], *, ridge: float = 10.0, sweeps: int = 100
+) -> dict[str, dict[str, tuple[float, float]]]:
+    """model -> task -> (score, weight). The router estimates a prompt's quality as Σ P(task | prompt) × score, so
+    the scores are the ones that bring that estimate closest (least squares) to what the model scored on the
+    training prompts: each in [0, 1], and pulled towards the model's overall mean by `ridge` prompts' worth of
+    evidence, so a task seen on few prompts stays near the figure the router falls back to. A plain mean of the
+    scores weighted by P(task) would let every task's share of other kinds of prompt (chat's most of all) leak
+    into its score. weight is Σ P(task): on how many prompts' worth the task was detected. Solved by coordinate
+    descent, each step clipped to [0, 1] (`sweeps` rounds)."""
+    examples = list(examples)
+    shares = [{task: p for task, p in e.analysed().task_scores.items() if p > 0} for e in examples]
+    learnt: dict[str, dict[str, tuple[float, float]]] = {}
+    for model in models:
+        gram: dict[tuple[str, str], float] = {}  # Σ P(task) P(other)
+        target: dict[str, float] = {}  # Σ P(task) × score
+        weight: dict[str, float] = {}  # Σ P(task)
+        total = count = 0.0
+        for example, share in zip(examples, shares, strict=True):
+            score = example.scores.get(model)
+            if score is None:
                 continue
-            for task, share in shares.items():
-                if share > 0:
-                    cell = totals[model].setdefault(task, [0.0, 0.0])
-                    cell[0] += share * example.scores[model]
-                    cell[1] += share
-    return {
-        model: {task: (score / weight, weight) for task, (score, weight) in tasks.items() if weight > 0}
-        for model, tasks in totals.items()
-    }
+            total += score
+            count += 1
+            for task, p in share.items():
+                target[task] = target.get(task, 0.0) + p * score
+                weight[task] = weight.get(task, 0.0) + p
+                for other, q in share.items():
+                    gram[task, other] = gram.get((task, other), 0.0) + p * q
+        tasks = sorted(weight)
+        prior = total / count if count else 0.0
+        quality = {task: target[task] / weight[task] for task in tasks}
+        for _ in range(sweeps):
+            for task in tasks:
+                rest = sum(gram.get((task, other), 0.0) * quality[other] for other in tasks if other != task)
+                value = (target[task] + ridge * prior - rest) / (gram[task, task] + ridge)
+                quality[task] = min(1.0, max(0.0, value))
+        learnt[model] = {task: (quality[task], weight[task]) for task in tasks}
+    return learnt
 
 
 def mean_scores(examples: Iterable[Example], models: Sequence[str]) -> dict[str, float]:
