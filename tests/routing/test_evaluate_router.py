@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -53,6 +54,34 @@ class TestMetrics:
     def test_no_gap_no_report(self):
         examples = [Example("a", {"w": 1, "s": 0})]
         assert evaluation.pair_report(examples, "w", "s", lambda e, w: "s") is None
+
+
+def _fixed(prompt, scores, task_shares):
+    """An example whose task detection is given, so the learning is tested apart from the prompt analysis."""
+    return Example(prompt, scores, analysis=SimpleNamespace(task_scores=task_shares))
+
+
+class TestLearning:
+    def test_least_squares_keeps_one_task_from_leaking_into_another(self):
+        # Code prompts read half as chat; plain chat prompts score 0.2, code prompts 0.5. A mean weighted by
+        # P(task) would credit chat with the code prompts' half (0.3); the fit finds chat 0.2 and code 0.8, the
+        # scores whose mix reproduces both kinds of prompt.
+        examples = [_fixed(f"c{i}", {"m": 0.5}, {"code": 0.5, "chat": 0.5}) for i in range(100)]
+        examples += [_fixed(f"t{i}", {"m": 0.2}, {"chat": 1.0}) for i in range(100)]
+        learnt = evaluation.learn_task_quality(examples, ["m"], ridge=0.0)["m"]
+        assert learnt["chat"] == (pytest.approx(0.2, abs=1e-3), pytest.approx(150.0))
+        assert learnt["code"] == (pytest.approx(0.8, abs=1e-3), pytest.approx(50.0))
+
+    def test_a_task_seen_on_few_prompts_stays_near_the_models_mean_and_scores_stay_in_range(self):
+        examples = [_fixed(f"t{i}", {"m": 0.0, "n": 1.0}, {"chat": 1.0}) for i in range(100)]
+        examples.append(_fixed("x", {"m": 1.0, "n": 1.0}, {"math": 1.0}))
+        examples += [_fixed(f"y{i}", {"n": 1.0}, {"code": 0.4, "chat": 0.6}) for i in range(10)]
+        learnt = evaluation.learn_task_quality(examples, ["m", "n"], ridge=10.0)
+        prior = 1 / 101
+        assert learnt["m"]["math"][0] == pytest.approx((1 + 10 * prior) / 11, abs=1e-3)
+        assert "code" not in learnt["m"]  # m has no score on the code prompts
+        assert all(0.0 <= score <= 1.0 for table in learnt.values() for score, _ in table.values())
+        assert learnt["n"]["code"][0] == pytest.approx(1.0)
 
 
 class TestInputs:
