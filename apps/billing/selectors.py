@@ -59,7 +59,7 @@ class BudgetStanding:
         return max(self.limit_usd - self.spent_usd, Decimal("0"))
 
 
-def _workspace_zone(name: str) -> ZoneInfo:
+def workspace_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -117,7 +117,7 @@ def budget_standings(
     if not budgets:
         return []
     now = now or timezone.now()
-    zone = _workspace_zone(budgets[0].workspace.timezone)
+    zone = workspace_zone(budgets[0].workspace.timezone)
     windows = {budget.pk: budget_window(period=budget.period, now=now, zone=zone) for budget in budgets}
     sums = {}
     for budget in budgets:

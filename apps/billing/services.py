@@ -1,12 +1,17 @@
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 
 from apps.analytics.services import audit_event_record
-from apps.billing.models import MONEY, LedgerEntry, LedgerKind
+from apps.billing.models import MONEY, LedgerEntry, LedgerKind, OverageRecord
+from apps.billing.selectors import workspace_zone
 from apps.core.errors import ApplicationError
+from apps.workspaces.models import Workspace
 
 MAX_INTEGER_DIGITS = MONEY["max_digits"] - MONEY["decimal_places"]
+MONEY_QUANTUM = Decimal(1).scaleb(-MONEY["decimal_places"])
+MILLION = Decimal(1_000_000)
 
 
 def ledger_amount_parse(value, *, allow_negative: bool = False) -> Decimal:
@@ -120,3 +125,33 @@ def budget_validate_target(*, workspace, agent=None, api_key=None) -> None:
         raise ApplicationError("The agent belongs to another workspace.", extra={"field": "agent"})
     if api_key is not None and api_key.workspace_id != workspace.pk:
         raise ApplicationError("The API key belongs to another workspace.", extra={"field": "api_key"})
+
+
+def overage_records_from_usage(*, records: list[dict]) -> int:
+    """OverageRecords for the usage records (spool dicts) that went past their plan's quota, priced at the plan's
+    overage price; idempotent (one per generation id). Returns how many records had overage."""
+    over = [r for r in records if r.get("overage_tokens")]
+    if not over:
+        return 0
+    workspaces = Workspace.objects.select_related("plan").in_bulk({r["workspace_id"] for r in over})
+    rows = []
+    for record in over:
+        workspace = workspaces.get(record["workspace_id"])
+        if workspace is None:
+            continue
+        plan, tokens = workspace.plan, record["overage_tokens"]
+        price = plan.overage_price_per_million or Decimal("0")
+        created = datetime.fromisoformat(record["created_at"])
+        local = created.astimezone(workspace_zone(workspace.timezone))
+        rows.append(
+            OverageRecord(
+                workspace=workspace,
+                plan=plan,
+                period_start=local.date().replace(day=1),
+                tokens=tokens,
+                amount_usd=(price * tokens / MILLION).quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP),
+                generation_id=record["generation_id"],
+            )
+        )
+    OverageRecord.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)

@@ -220,6 +220,13 @@ ROUTER_BUDGET_CACHE_SECONDS = env.float("ROUTER_BUDGET_CACHE_SECONDS", default=5
 # POST /v1/consensus: the output cap sent (and budget-checked) when a request gives no max_tokens.
 CONSENSUS_DEFAULT_MAX_TOKENS = env.int("CONSENSUS_DEFAULT_MAX_TOKENS", default=1024)
 
+# Admission (apps/billing/admission/): a call holds its maximum cost against its budgets, quota and credits until
+# it settles. The output part of that maximum is max_tokens capped at BILLING_MAX_HELD_OUTPUT_TOKENS, so a huge
+# max_tokens does not block calls that are really within budget (a call that generates past the cap can overrun a
+# budget by the difference). A hold left by a worker that died is released after BILLING_HOLD_SECONDS.
+BILLING_MAX_HELD_OUTPUT_TOKENS = env.int("BILLING_MAX_HELD_OUTPUT_TOKENS", default=4096)
+BILLING_HOLD_SECONDS = env.float("BILLING_HOLD_SECONDS", default=GATEWAY_REQUEST_DEADLINE + 60)
+
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)

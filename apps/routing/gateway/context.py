@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.billing.models import BudgetAction
 from apps.billing.pricing import Prices
 from apps.billing.selectors import budget_standings
+from apps.billing.terms import BillingTerms, billing_terms_for
 from apps.catalog.selectors import model_route_get
 from apps.catalog.task_scores import task_quality_map
 from apps.core.secrets import secret_hash
@@ -83,6 +84,7 @@ class CallerContext:
     power_level: str = "BALANCED"
     routing_weights: dict = field(default_factory=dict)
     agents: dict[str, AgentPolicy] = field(default_factory=dict)
+    billing: BillingTerms | None = None  # quota, budgets, billing mode and rate limits (apps/billing/terms.py)
 
     @property
     def agent(self) -> AgentPolicy | None:
@@ -168,6 +170,7 @@ def load_caller(key_hash: str) -> CallerContext | None:
         power_level=workspace.preferred_power_level,
         routing_weights=dict(workspace.routing_weights or {}),
         agents=agents,
+        billing=billing_terms_for(api_key=api_key),
     )
 
 
