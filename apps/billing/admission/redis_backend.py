@@ -28,6 +28,7 @@ from .base import (
 )
 
 REDIS_TIMEOUT_SECONDS = 0.5
+MAX_CONNECTIONS = 64  # per process
 
 RESERVE_LUA = """
 -- KEYS: per counter its hash and its holds; then the rate windows.
@@ -155,7 +156,15 @@ class RedisAdmission:
         if self._async is None or self._async[0] is not loop:
             import redis.asyncio
 
-            client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **self._timeouts())
+            # A burst past the pool's size waits for a connection instead of failing.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url,
+                decode_responses=True,
+                max_connections=MAX_CONNECTIONS,
+                timeout=REDIS_TIMEOUT_SECONDS * 4,
+                **self._timeouts(),
+            )
+            client = redis.asyncio.Redis(connection_pool=pool)
             self._async = (loop, tuple(client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)))
         return self._async[1]
 

@@ -3,7 +3,6 @@ against its rate limits, before any upstream call; settle to the actual cost aft
 
 import logging
 import math
-from decimal import Decimal
 
 from django.conf import settings
 
@@ -51,7 +50,7 @@ def held_output_tokens(body: dict, route: ModelRoute) -> int:
 
 
 def _usd(units: int) -> str:
-    return f"${from_units(max(units, 0)).quantize(Decimal('0.000001')).normalize():f}"
+    return f"${from_units(max(units, 0)).normalize():f}"
 
 
 def refusal(admission: Admission, *, cost_units: int, tokens: int) -> GatewayError:
@@ -83,7 +82,7 @@ def refusal(admission: Admission, *, cost_units: int, tokens: int) -> GatewayErr
     return GatewayError(
         429,
         f"This request could cost up to {_usd(cost_units)}, and {counter.label} has {_usd(admission.available)} "
-        "left in this window.",
+        "left in this window after the calls in flight.",
         code="budget_exceeded",
     )
 
