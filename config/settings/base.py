@@ -196,7 +196,7 @@ LOGGING = {
 # GATEWAY_CATALOG_CACHE_SECONDS.
 GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=5.0)
 GATEWAY_CATALOG_CACHE_SECONDS = env.float("GATEWAY_CATALOG_CACHE_SECONDS", default=30.0)
-# Edits to plans, workspaces, budgets, keys and agents reach every process within this (apps/routing/gateway/context.py).
+# Edits to plans, workspaces, budgets, keys and agents reach every process within this (see gateway/context.py).
 GATEWAY_CONFIG_CHECK_SECONDS = env.float("GATEWAY_CONFIG_CHECK_SECONDS", default=1.0)
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
