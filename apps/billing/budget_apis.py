@@ -40,18 +40,18 @@ class WindowDateTimeField(serializers.DateTimeField):
         return value
 
 
-class AgentRefSerializer(serializers.Serializer):
+class BudgetAgentSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
 
 
-class ApiKeyRefSerializer(serializers.Serializer):
+class BudgetApiKeySerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     mask = serializers.CharField()
 
 
-class AlertSentSerializer(serializers.Serializer):
+class BudgetAlertSentSerializer(serializers.Serializer):
     threshold = serializers.IntegerField()
     spent_usd = serializers.DecimalField(**USD)
     sent_at = serializers.DateTimeField()
@@ -60,8 +60,8 @@ class AlertSentSerializer(serializers.Serializer):
 class BudgetOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="budget.pk")
     scope = serializers.CharField(source="budget.scope")
-    agent = AgentRefSerializer(source="budget.agent", allow_null=True)
-    api_key = ApiKeyRefSerializer(source="budget.api_key", allow_null=True)
+    agent = BudgetAgentSerializer(source="budget.agent", allow_null=True)
+    api_key = BudgetApiKeySerializer(source="budget.api_key", allow_null=True)
     period = serializers.CharField(source="budget.period")
     limit_usd = serializers.DecimalField(source="budget.limit_usd", **USD)
     action = serializers.CharField(source="budget.action")
@@ -74,7 +74,7 @@ class BudgetOutputSerializer(serializers.Serializer):
     )
     window_start = WindowDateTimeField(source="spend.window_start", help_text="In the workspace's timezone.")
     window_end = WindowDateTimeField(source="spend.window_end", help_text="Exclusive; the next window's start.")
-    alerts_sent = AlertSentSerializer(source="spend.alerts_sent", many=True, help_text="In the current window.")
+    alerts_sent = BudgetAlertSentSerializer(source="spend.alerts_sent", many=True, help_text="In the current window.")
     created_at = serializers.DateTimeField(source="budget.created_at")
     updated_at = serializers.DateTimeField(source="budget.updated_at")
 
@@ -125,6 +125,8 @@ def _budget_with_spend_or_404(workspace, budget_id: int) -> BudgetWithSpend:
 
 
 class BudgetListCreateApi(WorkspaceAPIView):
+    """The workspace's budgets, each with its current window's spend and the alerts sent in that window."""
+
     @extend_schema(
         operation_id="budgets_list",
         tags=["budgets"],
@@ -149,6 +151,8 @@ class BudgetListCreateApi(WorkspaceAPIView):
 
 
 class BudgetDetailApi(WorkspaceAPIView):
+    """One budget of the workspace; another workspace's budget is 404."""
+
     @extend_schema(
         operation_id="budgets_retrieve", tags=["budgets"], responses={200: BudgetOutputSerializer, **_errors(404)}
     )

@@ -363,3 +363,12 @@ def test_listing_costs_the_same_queries_for_20_budgets_as_for_2(client, workspac
         listed = client.get(BUDGETS).json()
     assert len(listed) == 20
     assert sum(len(b["alerts_sent"]) for b in listed) == 10
+
+
+def test_the_openapi_schema_documents_the_budget_endpoints(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operations = {op["operationId"] for path in schema["paths"].values() for op in path.values()}
+    assert {"budgets_list", "budgets_create", "budgets_retrieve", "budgets_update", "budgets_delete"} <= operations
+    output = schema["components"]["schemas"]["BudgetOutput"]["properties"]
+    assert {"spent_usd", "remaining_usd", "used_percent", "window_start", "window_end", "alerts_sent"} <= set(output)
+    assert schema["paths"]["/api/budgets/{budget_id}"]["delete"]["responses"].keys() >= {"204", "404"}
