@@ -87,7 +87,8 @@ def _thresholds_claim(*, budget: Budget, spend: BudgetSpend) -> list[int]:
 
 def _alert_recipients(workspace) -> list[str]:
     """The workspace's alert addresses, else the emails of its owners and admins."""
-    listed = [address.strip() for address in workspace.alert_emails or [] if isinstance(address, str)]
+    addresses = workspace.alert_emails if isinstance(workspace.alert_emails, list) else []
+    listed = [address.strip() for address in addresses if isinstance(address, str)]
     if any(listed):
         return [address for address in listed if address]
     return [

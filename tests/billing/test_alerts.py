@@ -205,8 +205,9 @@ class TestWindows:
 
 
 class TestWhoIsAlerted:
-    def test_owners_and_admins_when_the_workspace_lists_no_addresses(self, workspace, budget):
-        workspace.alert_emails = []
+    @pytest.mark.parametrize("listed", [[], ["", "  "], "ops@acme.test"], ids=["empty", "blank", "not-a-list"])
+    def test_owners_and_admins_when_the_workspace_lists_no_addresses(self, workspace, budget, listed):
+        workspace.alert_emails = listed
         workspace.save()
         MembershipFactory(workspace=workspace, user=UserFactory(username="owner"), role="owner")
         MembershipFactory(workspace=workspace, user=UserFactory(username="admin"), role="admin")
