@@ -138,6 +138,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# Budget alerts: how often the beat job looks for thresholds newly reached, and how it calls a workspace's webhook
+# (seconds per attempt; extra attempts after a connection error, a timeout, 429 or 5xx).
+BUDGET_ALERT_CHECK_SECONDS = env.int("BUDGET_ALERT_CHECK_SECONDS", default=60)
+BUDGET_ALERT_WEBHOOK_TIMEOUT = env.float("BUDGET_ALERT_WEBHOOK_TIMEOUT", default=5.0)
+BUDGET_ALERT_WEBHOOK_RETRIES = env.int("BUDGET_ALERT_WEBHOOK_RETRIES", default=2)
+# The sender of budget alert emails.
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Switchyard <switchyard@localhost>")
+
 # Celery. Without a broker the tasks run in-process (embedded mode).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
@@ -161,6 +169,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.routing.tasks.model_health_rollup_task",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # Budget thresholds reached (each alerts once per window); a run that waited past the next one is dropped.
+    "budget-alerts": {
+        "task": "apps.billing.tasks.budget_alerts_check_task",
+        "schedule": float(BUDGET_ALERT_CHECK_SECONDS),
+        "options": {"expires": BUDGET_ALERT_CHECK_SECONDS},
     },
 }
 
