@@ -207,7 +207,7 @@ def budget_spend_map(*, budgets: Sequence[Budget], now: datetime | None = None) 
         return {}
     now = now or timezone.now()
     windows = {
-        budget.pk: budget_window(period=budget.period, now=now, zone=_workspace_zone(budget.workspace.timezone))
+        budget.pk: budget_window(period=budget.period, now=now, zone=workspace_zone(budget.workspace.timezone))
         for budget in budgets
     }
     sums = {}
