@@ -45,6 +45,10 @@ class BillingTerms:
     budgets: tuple[BlockingBudget, ...] = field(default_factory=tuple)
 
 
+def usd(amount: Decimal) -> str:
+    return f"${amount.normalize():f}" if amount else "$0"
+
+
 def billing_terms_for(*, api_key) -> BillingTerms:
     """The terms of an API key's workspace (its plan, billing mode, blocking budgets): one query for the budgets."""
     workspace = api_key.workspace
@@ -82,13 +86,14 @@ def call_counters(
             continue
         start, end = budget_window(period=budget.period, now=now, zone=zone)
         period = "daily" if budget.period == BudgetPeriod.DAILY else "monthly"
+        whose = SCOPE_LABELS.get(budget.scope, budget.scope)
         counters.append(
             Counter(
                 key=f"budget:{budget.id}:{start:%Y%m%d}",
                 kind=BUDGET,
                 limit=to_units(budget.limit_usd),
                 expires_at=end.timestamp(),
-                label=f"the {SCOPE_LABELS.get(budget.scope, budget.scope)}'s {period} budget of ${budget.limit_usd}",
+                label=f"the {whose}'s {period} budget of {usd(budget.limit_usd)}",
                 seed=(BUDGET, budget.id, start, end),
             )
         )

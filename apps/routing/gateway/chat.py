@@ -132,6 +132,7 @@ class Prepared:
     route: ModelRoute | None = None
     adapter: Adapter | None = None
     credential: Credential | None = None
+    hold: "admission.Hold | None" = None  # what admission holds for the call until it settles
 
 
 async def read_request(scope: dict, receive: Receive, record: CallRecord, wire: str) -> dict:
