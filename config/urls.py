@@ -8,5 +8,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/keys/", include("apps.keys.urls")),
     path("api/health/", include("apps.routing.health_urls")),
+    path("api/billing/", include("apps.billing.statement_urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),
 ]
