@@ -36,7 +36,7 @@ class MoneyField(serializers.Field):
         return money_str(value)
 
 
-class UsageFiguresSerializer(serializers.Serializer):
+class StatementUsageSerializer(serializers.Serializer):
     requests = serializers.IntegerField()
     platform_requests = serializers.IntegerField()
     byok_requests = serializers.IntegerField()
@@ -51,25 +51,25 @@ class UsageFiguresSerializer(serializers.Serializer):
     unknown_price_requests = serializers.IntegerField()
 
 
-class ModelUsageSerializer(UsageFiguresSerializer):
+class StatementModelUsageSerializer(StatementUsageSerializer):
     model = serializers.CharField(help_text="The canonical model id; empty when no model was reached.")
 
 
-class AgentRefSerializer(serializers.Serializer):
+class StatementAgentSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="agent_id")
     slug = serializers.CharField(source="agent_slug")
     name = serializers.CharField(source="agent_name")
 
 
-class AgentUsageSerializer(UsageFiguresSerializer):
+class StatementAgentUsageSerializer(StatementUsageSerializer):
     agent = serializers.SerializerMethodField()
 
-    @extend_schema_field(AgentRefSerializer(allow_null=True))
+    @extend_schema_field(StatementAgentSerializer(allow_null=True))
     def get_agent(self, row) -> dict | None:
-        return None if row.agent_id is None else AgentRefSerializer(row).data
+        return None if row.agent_id is None else StatementAgentSerializer(row).data
 
 
-class QuotaSerializer(serializers.Serializer):
+class StatementQuotaSerializer(serializers.Serializer):
     plan = serializers.CharField(source="plan_name")
     unlimited = serializers.BooleanField()
     monthly_token_quota = serializers.IntegerField(source="quota_tokens", allow_null=True)
@@ -80,45 +80,45 @@ class QuotaSerializer(serializers.Serializer):
     )
 
 
-class OverageSerializer(serializers.Serializer):
+class StatementOverageSerializer(serializers.Serializer):
     tokens = serializers.IntegerField()
     amount_usd = MoneyField()
 
 
-class KindAmountSerializer(serializers.Serializer):
+class StatementLedgerKindSerializer(serializers.Serializer):
     kind = serializers.CharField()
     label = serializers.CharField()
     amount_usd = MoneyField()
 
 
-class CreditsSerializer(serializers.Serializer):
+class StatementCreditsSerializer(serializers.Serializer):
     opening_balance_usd = MoneyField()
-    in_by_kind = KindAmountSerializer(many=True, help_text="Credit added in the month, by ledger kind.")
-    out_by_kind = KindAmountSerializer(many=True, help_text="Credit spent in the month, by kind, as positive amounts.")
+    in_by_kind = StatementLedgerKindSerializer(many=True, help_text="Credit added in the month, by ledger kind.")
+    out_by_kind = StatementLedgerKindSerializer(many=True, help_text="Credit spent in the month, by kind, positive.")
     total_in_usd = MoneyField()
     total_out_usd = MoneyField()
     closing_balance_usd = MoneyField()
 
 
-class WorkspaceRefSerializer(serializers.Serializer):
+class StatementWorkspaceSerializer(serializers.Serializer):
     slug = serializers.CharField(source="workspace_slug")
     name = serializers.CharField(source="workspace_name")
 
 
 class StatementOutputSerializer(serializers.Serializer):
-    workspace = WorkspaceRefSerializer(source="*")
+    workspace = StatementWorkspaceSerializer(source="*")
     month = serializers.CharField(source="month_label")
     timezone = serializers.CharField()
     period_start = serializers.SerializerMethodField()
     period_end = serializers.SerializerMethodField()
     in_progress = serializers.BooleanField(help_text="The month has not ended: figures to date.")
     billing_mode = serializers.CharField()
-    totals = UsageFiguresSerializer()
-    by_model = ModelUsageSerializer(many=True)
-    by_agent = AgentUsageSerializer(many=True)
-    quota = QuotaSerializer()
-    overage = OverageSerializer()
-    credits = CreditsSerializer()
+    totals = StatementUsageSerializer()
+    by_model = StatementModelUsageSerializer(many=True)
+    by_agent = StatementAgentUsageSerializer(many=True)
+    quota = StatementQuotaSerializer()
+    overage = StatementOverageSerializer()
+    credits = StatementCreditsSerializer()
 
     def get_period_start(self, statement) -> str:
         return statement.period_start.isoformat()

@@ -157,10 +157,10 @@ def statement_month_parse(*, value: str, workspace, now: datetime | None = None)
     """A `YYYY-MM` month of the workspace's statements: 400 when malformed, 404 when it has not begun."""
     match = MONTH_PATTERN.fullmatch(value)
     if match is None or not 1 <= int(match[2]) <= 12:
-        raise ApplicationError("Give the month as YYYY-MM, e.g. 2026-03.", extra={"field": "month"})
+        raise ApplicationError("The month must be given as YYYY-MM, e.g. 2026-03.", extra={"field": "month"})
     month = date(int(match[1]), int(match[2]), 1)
     if month < EARLIEST_MONTH:
-        raise ApplicationError(f"There are no statements before {EARLIEST_MONTH:%Y-%m}.", extra={"field": "month"})
+        raise ApplicationError(f"The month must be {EARLIEST_MONTH:%Y-%m} or later.", extra={"field": "month"})
     if month > statement_current_month(workspace=workspace, now=now):
         raise ApplicationError(
             f"There is no statement for {value}: the month has not begun.",

@@ -370,7 +370,7 @@ class TestStatementApi:
         assert response.status_code == 200 and response.content.startswith(b"Section,Item,Value")
         refused = client.get(f"{STATEMENTS}/2026-13.csv", HTTP_ACCEPT="text/csv")
         assert refused.status_code == 400
-        assert refused.json()["extra"]["fields"] == {"month": ["Give the month as YYYY-MM, e.g. 2026-03."]}
+        assert refused.json()["extra"]["fields"] == {"month": ["The month must be given as YYYY-MM, e.g. 2026-03."]}
 
     def test_a_name_that_looks_like_a_formula_is_text_in_the_csv(self, client, workspace):
         UsageRecordFactory(workspace=workspace, model_name="=HYPERLINK(1)", created_at=_ny(2026, 3, 2))
@@ -381,11 +381,11 @@ class TestStatementApi:
     @pytest.mark.parametrize(
         ("month", "status", "message"),
         [
-            ("2026-13", 400, "Give the month as YYYY-MM, e.g. 2026-03."),
-            ("2026-00", 400, "Give the month as YYYY-MM, e.g. 2026-03."),
-            ("abc", 400, "Give the month as YYYY-MM, e.g. 2026-03."),
-            ("2026-3", 400, "Give the month as YYYY-MM, e.g. 2026-03."),
-            ("1999-12", 400, "There are no statements before 2000-01."),
+            ("2026-13", 400, "The month must be given as YYYY-MM, e.g. 2026-03."),
+            ("2026-00", 400, "The month must be given as YYYY-MM, e.g. 2026-03."),
+            ("abc", 400, "The month must be given as YYYY-MM, e.g. 2026-03."),
+            ("2026-3", 400, "The month must be given as YYYY-MM, e.g. 2026-03."),
+            ("1999-12", 400, "The month must be 2000-01 or later."),
         ],
     )
     def test_a_bad_month_names_the_field(self, client, workspace, suffix, month, status, message):
@@ -498,7 +498,7 @@ class TestStatementPage:
         assert browser.get("/billing/statements/?month=2026-03")["Location"] == "/billing/statements/2026-03/"
         refused = browser.get("/billing/statements/?month=2026-13", follow=True)
         assert refused.redirect_chain[-1][0] == f"/billing/statements/{timezone.now().astimezone(NY):%Y-%m}/"
-        assert "Give the month as YYYY-MM, e.g. 2026-03." in refused.content.decode()
+        assert "The month must be given as YYYY-MM, e.g. 2026-03." in refused.content.decode()
 
     def test_the_page_shows_the_statement(self, browser, workspace):
         seed_march(workspace)
