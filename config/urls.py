@@ -9,5 +9,8 @@ urlpatterns = [
     path("api/keys/", include("apps.keys.urls")),
     path("api/budgets/", include("apps.billing.budget_urls")),
     path("api/health/", include("apps.routing.health_urls")),
+    path("api/billing/", include("apps.billing.statement_urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),
 ]

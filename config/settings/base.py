@@ -117,7 +117,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+# The marketplace's sign-in (Django's auth views at /accounts/); the statements are its first page.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/billing/statements/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
