@@ -3,18 +3,24 @@ requests), the plan's quota (BYOK excluded, overage on Pro, refusal on Starter),
 their headers."""
 
 import asyncio
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from decimal import Decimal
 
 import httpx
 import openai
 import pytest
+from django.conf import settings
 
 from apps.billing.admission import admission_backend, to_units
 from apps.billing.models import BudgetAction, OverageRecord
 from apps.routing.gateway import context
 from tests.billing.factories import BudgetFactory
-from tests.keys.factories import ProviderKeyFactory
+from tests.keys.factories import ApiKeyFactory, ProviderKeyFactory
 
 MODEL = "openai/gpt-4o-mini"
 HELLO = [{"role": "user", "content": "Hi"}]
@@ -198,3 +204,75 @@ class TestRateLimits:
         ) as response:
             assert response.headers["x-ratelimit-remaining-requests"] == "4"
             assert "data: [DONE]" in response.read().decode()
+
+
+def _database_url() -> str:
+    """The test database, for another process to use."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def second_gateway(gateway, settings):
+    """The same gateway in another OS process, on the same database and Redis: what a second node would be."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "USAGE_SPOOL_DIR": str(settings.USAGE_SPOOL_DIR),
+    }
+    command = [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen([*command, "--log-level", "warning"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"{url}/v1/models", timeout=1)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and process.poll() is None, "the second gateway did not start"
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _burst_both(urls: list[str], secret: str, each: int) -> list[httpx.Response]:
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=2 * each), timeout=60) as http:
+        body = {"model": MODEL, "messages": HELLO, "max_tokens": 10}
+        headers = {"authorization": f"Bearer {secret}"}
+        return await asyncio.gather(
+            *(http.post(f"{url}/v1/chat/completions", json=body, headers=headers) for url in urls for _ in range(each))
+        )
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL: without it each process counts on its own")
+def test_two_gateway_processes_share_one_budget_and_one_rate_limit(gateway, second_gateway):
+    urls = [gateway.url, second_gateway]
+    gateway.mock.state.rules["gpt-4o-mini"] = {"delay_ms": 20}
+    limit = CALL_COST * 30
+    BudgetFactory(workspace=gateway.workspace, scope="api_key", api_key=gateway.api_key, limit_usd=limit)
+    responses = asyncio.run(_burst_both(urls, gateway.secret, 30))
+    ok = [r for r in responses if r.status_code == 200]
+    assert {r.status_code for r in responses} == {200, 429}
+    assert int(limit / CALL_HOLD) <= len(ok) <= 30
+    assert sum(r.cost_usd for r in gateway.records(60) if r.status == "success") <= limit
+
+    _limited, secret = ApiKeyFactory.create_with_secret(workspace=gateway.workspace, rpm_limit=20)
+    if time.time() % 60 > 50:  # both bursts in one minute window
+        time.sleep(61 - time.time() % 60)
+    responses = asyncio.run(_burst_both(urls, secret, 15))
+    assert sum(r.status_code == 200 for r in responses) == 20
+    assert {r.json()["error"]["code"] for r in responses if r.status_code != 200} == {"rate_limit_exceeded"}
