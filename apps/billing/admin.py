@@ -239,14 +239,13 @@ class BudgetAlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(SpendCounter)
 class SpendCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("key", "window_start", "spent_usd", "reserved_usd", "spent_tokens", "reserved_tokens", "updated_at")
+    list_display = ("key", "spent_usd", "reserved_usd", "credit_usd", "spent_tokens", "reserved_tokens", "expires_at")
     search_fields = ("key",)
 
 
 @admin.register(Reservation)
 class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "workspace", "amount_usd", "tokens", "created_at", "expires_at", "settled_at")
-    list_filter = ("settled_at",)
+    list_display = ("id", "workspace", "amount_usd", "tokens", "created_at", "expires_at")
     list_select_related = ("workspace",)
     search_fields = ("=id", "workspace__name", "workspace__slug")
     show_full_result_count = False

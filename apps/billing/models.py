@@ -95,7 +95,8 @@ class SpendCounter(models.Model):
 
 
 class Reservation(models.Model):
-    """Money and tokens held for one in-flight request until it settles; expires if its worker dies."""
+    """Money and tokens held for one in-flight request (the embedded mode's admission); deleted when it settles, or
+    released and deleted once it expires if its worker died."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
@@ -104,7 +105,6 @@ class Reservation(models.Model):
     tokens = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(db_index=True)
-    settled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"reservation {self.id} ${self.amount_usd}"

@@ -136,18 +136,22 @@ class DatabaseAdmission:
         return {counter.key: rows[key] for key, counter in keys.items()}
 
     def _release_expired(self, now) -> None:
-        """Holds of calls whose worker died before settling: give their amounts back."""
-        expired = list(Reservation.objects.select_for_update().filter(settled_at__isnull=True, expires_at__lte=now))
+        """Holds of calls whose worker died before settling: give their amounts back. Counters of windows that
+        ended over a day ago go too (a window's spend stays in its usage records)."""
+        expired = list(Reservation.objects.select_for_update().filter(expires_at__lte=now))
         for reservation in expired:
-            self._release(reservation, now)
+            self._release(reservation)
+        if expired:
+            SpendCounter.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
 
     @staticmethod
-    def _release(reservation: Reservation, now) -> None:
+    def _release(reservation: Reservation) -> None:
+        """Give a hold's amounts back and forget it: the usage record is what stays of the call."""
         for key, amount, in_tokens in reservation.counter_keys:
             SpendCounter.objects.filter(key=_row_key(reservation.workspace_id, key)).update(
                 **_hold_change(in_tokens, -amount)
             )
-        Reservation.objects.filter(pk=reservation.pk).update(settled_at=now)
+        reservation.delete()
 
     def _count_rates(self, workspace_id: int, rates: list[tuple[RateLimit, int]]) -> Admission:
         now = now_seconds()
@@ -175,12 +179,11 @@ class DatabaseAdmission:
         return await sync_to_async(self.settle_sync, thread_sensitive=True)(hold, actual, tokens=tokens)
 
     def settle_sync(self, hold: Hold, actual: dict[str, int], *, tokens: int) -> dict[str, int]:
-        now = timezone.now()
         over = {}
         with transaction.atomic():
-            reservation = Reservation.objects.select_for_update().filter(pk=hold.id, settled_at__isnull=True).first()
+            reservation = Reservation.objects.select_for_update().filter(pk=hold.id).first()
             if reservation is not None:  # else it expired and was released already
-                self._release(reservation, now)
+                self._release(reservation)
             for counter, _ in hold.amounts:
                 amount = actual.get(counter.key, 0)
                 if amount <= 0:
