@@ -46,6 +46,15 @@ model = Model.objects.create(provider=provider, model_id="openai/gpt-4o-mini", u
 workspace = workspace_create(name="Bench", slug="bench", plan=Plan.objects.get(slug="enterprise"))
 model_install(workspace=workspace, model=model)
 print("SECRET=" + api_key_create(workspace=workspace, name="bench")[1])
+# The same, with admission on: a blocking budget and the key's RPM and TPM limits, far from being reached.
+from apps.billing.models import Budget
+billed = workspace_create(name="Bench billing", slug="bench-billing", plan=Plan.objects.get(slug="enterprise"))
+model_install(workspace=billed, model=model)
+Budget.objects.create(workspace=billed, limit_usd=Decimal("1000000"), action="block")
+billed_key, billed_secret = api_key_create(workspace=billed, name="bench")
+billed_key.rpm_limit, billed_key.tpm_limit = 2_000_000_000, 2_000_000_000
+billed_key.save()
+print("BILLED_SECRET=" + billed_secret)
 """
 
 WRK_SCRIPT = """
@@ -160,6 +169,9 @@ def main() -> None:
     parser.add_argument("--litellm", help="a LiteLLM proxy executable to measure side by side")
     parser.add_argument("--profile", help="write a py-spy profile (raw format) of one gateway worker to this file")
     parser.add_argument("--profile-mode", default="plain", choices=["plain", "stream"])
+    parser.add_argument(
+        "--redis", help="a Redis URL (its database is flushed) for Switchyard's counters; without it, the database's"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed as the load generator: apt-get install wrk")
@@ -177,6 +189,11 @@ def main() -> None:
         "USAGE_SPOOL_DIR": str(work / "spool"),
     }
     env.pop("REDIS_URL", None)
+    if args.redis:
+        import redis
+
+        redis.Redis.from_url(args.redis).flushdb()
+        env["REDIS_URL"] = args.redis
     processes: list[subprocess.Popen] = []
     try:
         subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -188,7 +205,8 @@ def main() -> None:
             capture_output=True,
             text=True,
         )
-        key = re.search(r"SECRET=(\S+)", setup.stdout).group(1)
+        key = re.search(r"^SECRET=(\S+)", setup.stdout, re.M).group(1)
+        billed_key = re.search(r"^BILLED_SECRET=(\S+)", setup.stdout, re.M).group(1)
 
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         processes.append(
@@ -220,6 +238,8 @@ def main() -> None:
             "direct": f"{mock_url}/v1/chat/completions",
             "floor": f"http://127.0.0.1:{floor_port}/",
             "switchyard": f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
+            # The same server, called with the key whose calls go through admission (budget, RPM, TPM).
+            "switchyard+billing": f"http://127.0.0.1:{gateway_port}/v1/chat/completions",
         }
         if args.litellm:
             config = work / "litellm.yaml"
@@ -245,19 +265,24 @@ def main() -> None:
         for port in (mock_port, gateway_port, floor_port, *([litellm_port] if args.litellm else [])):
             wait_for_port(port, timeout=120)
 
-        scripts = {}
+        scripts, billed_scripts = {}, {}
         for mode, extra in (("plain", ""), ("stream", ', "stream": true, "stream_options": {"include_usage": true}')):
             body = f'{{"model": "{MODEL}", "messages": {MESSAGES}{extra}}}'
-            script = work / f"{mode}.lua"
-            script.write_text(WRK_SCRIPT.format(body=body, key=key))
-            scripts[mode] = script
-        for url in targets.values():  # warm up: caches, pools, imports
-            for script in scripts.values():
-                run_wrk(url, script, concurrency=4, duration=2)
+            for chosen, secret, suffix in ((scripts, key, ""), (billed_scripts, billed_key, "-billed")):
+                script = work / f"{mode}{suffix}.lua"
+                script.write_text(WRK_SCRIPT.format(body=body, key=secret))
+                chosen[mode] = script
+
+        def script_for(name: str, mode: str) -> Path:
+            return (billed_scripts if name == "switchyard+billing" else scripts)[mode]
+
+        for name, url in targets.items():  # warm up: caches, pools, imports
+            for mode in scripts:
+                run_wrk(url, script_for(name, mode), concurrency=4, duration=2)
 
         # CPU per request of the server side of each target (the mock's share included in "direct").
         server_pids = {name: [processes[0].pid] for name in targets}
-        server_pids["switchyard"] = [*children(gateway.pid), ingester.pid]
+        server_pids["switchyard"] = server_pids["switchyard+billing"] = [*children(gateway.pid), ingester.pid]
         server_pids["floor"] = children(floor.pid)
         if args.litellm:
             server_pids["litellm"] = [processes[-1].pid, *children(processes[-1].pid)]
@@ -265,9 +290,10 @@ def main() -> None:
         profiled = False
         for round_number in range(args.repeat):
             print(f"round {round_number + 1}/{args.repeat}", file=sys.stderr)
-            for mode, script in scripts.items():
+            for mode in scripts:
                 for concurrency in concurrencies:
                     for name, url in targets.items():
+                        script = script_for(name, mode)
                         cpu_before = cpu_seconds(server_pids[name])
                         profiler = None
                         if args.profile and name == "switchyard" and not profiled and mode == args.profile_mode:
@@ -315,7 +341,7 @@ def report(results, targets, scripts, concurrencies, workers_rss, args) -> None:
         f"\nMedians of {args.repeat} rounds, {args.duration}s each, uvicorn with {args.workers} workers, "
         "wrk on 127.0.0.1"
     )
-    header = f"{'mode':7} {'conc':>4} {'target':11} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    header = f"{'mode':7} {'conc':>4} {'target':18} {'RPS':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
     header += f" {'vs direct':>10} {'vs floor':>9} {'server CPU ms/req':>18}"
     print(header)
     print("-" * len(header))
@@ -327,7 +353,7 @@ def report(results, targets, scripts, concurrencies, workers_rss, args) -> None:
                 rps = median(mode, concurrency, name, "rps")
                 errors = sum(r["errors"] for r in results[(mode, concurrency, name)])
                 print(
-                    f"{mode:7} {concurrency:>4} {name:11} {rps:>8.0f} {median(mode, concurrency, name, 'p50'):>8.2f} "
+                    f"{mode:7} {concurrency:>4} {name:18} {rps:>8.0f} {median(mode, concurrency, name, 'p50'):>8.2f} "
                     f"{median(mode, concurrency, name, 'p99'):>8.2f} {errors:>6} {rps / direct:>9.2f}x "
                     f"{rps / floor:>8.2f}x {median(mode, concurrency, name, 'cpu_ms'):>18.3f}"
                 )
