@@ -22,6 +22,7 @@ from django.db import close_old_connections, connection, models, transaction
 from django.utils import timezone
 
 from apps.analytics.models import UsageRecord
+from apps.billing.services import ledger_usage_charges_record
 from apps.keys.services import api_keys_mark_used
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def usage_records_ingest(*, records: list[dict]) -> int:
     rows = [_row(r) for r in records]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+        ledger_usage_charges_record(records=records)  # in the same transaction: charged exactly when recorded
     api_keys_mark_used(api_key_ids={r.get("api_key_id") for r in records} - {None}, used_at=timezone.now())
     return UsageRecord.objects.filter(generation_id__in=ids).count() - before
 
