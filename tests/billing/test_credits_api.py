@@ -415,9 +415,13 @@ class TestTransfers:
         assert ledger_balance(workspace=partner) == Decimal("0.30000001")
         assert ledger_balance(workspace=workspace) == Decimal("0.69999999")
 
-    def test_a_replay_is_answered_even_after_the_balance_is_spent(self, client, workspace, partner):
+    def test_a_replay_is_answered_after_the_balance_is_spent_and_the_payee_deactivated(
+        self, client, workspace, partner
+    ):
         ledger_topup(workspace=workspace, amount_usd=Decimal("4"))
         first = post(client, TRANSFERS, {"to": "globex", "amount_usd": "4"}, key="k")
+        partner.is_active = False
+        partner.save(update_fields=["is_active"])
         again = post(client, TRANSFERS, {"to": "globex", "amount_usd": "4"}, key="k")
         assert again.status_code == 201
         assert again.json()["transfer_id"] == first.json()["transfer_id"]
