@@ -264,9 +264,8 @@ def credit_transfer(
     description = _entry_description(description)
     payee = _transfer_payee(payer=payer, payee_slug_or_id=payee_slug_or_id)
     # A repeat answers even if the payee was deactivated or the balance spent since.
-    if (
-        replay := _transfer_replay(payer=payer, payee=payee, key=key, amount=amount, description=description)
-    ) is not None:
+    replay = _transfer_replay(payer=payer, payee=payee, key=key, amount=amount, description=description)
+    if replay is not None:
         return replay
     if not payee.is_active:
         raise ApplicationError(f"No active workspace '{payee_slug_or_id}' to pay.", extra={"field": "to"})

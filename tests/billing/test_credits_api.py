@@ -119,6 +119,9 @@ class TestBalance:
 
     def test_a_new_workspace_has_nothing(self, client):
         assert client.get(BALANCE).json()["balance"] == "0.00000000"
+        without_slash = client.get("/api/credits", follow=True)
+        assert without_slash.redirect_chain == [("/api/credits/", 301)]
+        assert without_slash.json()["balance"] == "0.00000000"
 
     def test_needs_credentials(self):
         response = APIClient().get(BALANCE)
