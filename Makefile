@@ -6,6 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 MOCK_PORT ?= 9100
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test lint bench-catalog clean
 
@@ -33,10 +34,22 @@ run: $(VENV)/.base-installed
 	trap 'kill $$mock $$ingester' EXIT INT TERM; \
 	$(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) --loop uvloop --http httptools
 
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own). Installed once, quietly,
+# as root or with sudo; where that fails the browser tests are skipped and say why, except on CI, which stops here.
+$(CHROMIUM):
+	@sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); log=$$(mktemp); \
+	apt="$$sudo env DEBIAN_FRONTEND=noninteractive apt-get"; \
+	if ! { $$apt install -y -q --no-install-recommends chromium \
+		|| { $$apt update -q && $$apt install -y -q --no-install-recommends chromium; }; } >$$log 2>&1; then \
+		tail -n 5 $$log >&2; rm -f $$log; \
+		if [ "$${CI:-}" = true ]; then echo "Chromium could not be installed; CI runs the browser tests." >&2; exit 1; fi; \
+		echo "Chromium could not be installed: the browser tests will be skipped." >&2; \
+	else rm -f $$log; fi
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check --fix .

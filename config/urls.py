@@ -7,7 +7,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/keys/", include("apps.keys.urls")),
+    path("api/budgets/", include("apps.billing.budget_urls")),
     path("api/credits/", include("apps.billing.credit_urls")),
     path("api/health/", include("apps.routing.health_urls")),
+    path("api/billing/", include("apps.billing.statement_urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),
 ]

@@ -35,6 +35,7 @@ class UsageRecord(models.Model):
     reasoning_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(null=True, blank=True, **COST, help_text="Empty when the price is unknown.")
     price_unknown = models.BooleanField(default=False)
+    overage_tokens = models.PositiveIntegerField(default=0, help_text="Tokens past the plan's quota (overage).")
 
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -1,10 +1,15 @@
 import uuid
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.utils.html import format_html, format_html_join
 
 from apps.billing.models import Budget, BudgetAlert, LedgerEntry, LedgerKind, OverageRecord, Reservation, SpendCounter
+from apps.billing.selectors import BudgetSpend, budget_spend_map
 from apps.billing.services import (
+    budget_thresholds_normalize,
     budget_validate_target,
     ledger_amount_parse,
     ledger_correction,
@@ -13,6 +18,10 @@ from apps.billing.services import (
     ledger_topup,
 )
 from apps.core.admin import AuditedAdminMixin, ReadOnlyAdminMixin, copy_saved_instance, run_validator
+from apps.core.errors import ApplicationError
+
+RECENT_ALERTS_SHOWN = 20
+CENT = Decimal("0.01")
 
 
 class BudgetForm(forms.ModelForm):
@@ -30,6 +39,12 @@ class BudgetForm(forms.ModelForm):
             "is_active",
         )
 
+    def clean_alert_thresholds(self):
+        try:
+            return budget_thresholds_normalize(self.cleaned_data.get("alert_thresholds"))
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from exc
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("workspace") is not None:
@@ -43,19 +58,98 @@ class BudgetForm(forms.ModelForm):
         return cleaned
 
 
+class BudgetChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # The page's spend in one aggregate (and its alerts in one query), not a query per row.
+        spend = budget_spend_map(budgets=list(self.result_list))
+        for budget in self.result_list:
+            budget.current_spend = spend[budget.pk]
+
+
 @admin.register(Budget)
 class BudgetAdmin(AuditedAdminMixin, admin.ModelAdmin):
     audit_action = "budget"
     form = BudgetForm
-    list_display = ("workspace", "scope", "target", "period", "limit_usd", "action", "is_active", "created_at")
+    list_display = (
+        "workspace",
+        "scope",
+        "target",
+        "period",
+        "limit_usd",
+        "spent_this_window",
+        "remaining",
+        "used_percent",
+        "action",
+        "is_active",
+        "created_at",
+    )
     list_filter = ("scope", "period", "action", "is_active")
     list_select_related = ("workspace", "agent", "api_key")
     search_fields = ("workspace__name", "workspace__slug", "agent__name", "api_key__name")
     autocomplete_fields = ("workspace", "agent", "api_key")
+    readonly_fields = ("current_window", "spent_this_window", "remaining", "used_percent", "alerts_sent")
+
+    def get_changelist(self, request, **kwargs):
+        return BudgetChangeList
+
+    def _spend(self, obj: Budget) -> BudgetSpend | None:
+        if obj is None or obj.pk is None:
+            return None
+        if getattr(obj, "current_spend", None) is None:
+            obj.current_spend = budget_spend_map(budgets=[obj])[obj.pk]
+        return obj.current_spend
 
     @admin.display(description="target")
     def target(self, obj: Budget) -> str:
         return str(obj.agent or obj.api_key or obj.workspace)
+
+    @admin.display(description="spent this window")
+    def spent_this_window(self, obj: Budget) -> str:
+        spend = self._spend(obj)
+        return "—" if spend is None else f"${spend.spent_usd.quantize(CENT):,}"
+
+    @admin.display(description="remaining")
+    def remaining(self, obj: Budget) -> str:
+        spend = self._spend(obj)
+        return "—" if spend is None else f"${spend.remaining_usd.quantize(CENT):,}"
+
+    @admin.display(description="% used")
+    def used_percent(self, obj: Budget) -> str:
+        spend = self._spend(obj)
+        return "—" if spend is None else f"{spend.used_percent}%"
+
+    @admin.display(description="current window")
+    def current_window(self, obj: Budget) -> str:
+        spend = self._spend(obj)
+        if spend is None:
+            return "—"
+        return f"{spend.window_start:%Y-%m-%d %H:%M} to {spend.window_end:%Y-%m-%d %H:%M} ({spend.window_start.tzinfo})"
+
+    @admin.display(description="alerts sent")
+    def alerts_sent(self, obj: Budget) -> str:
+        """The latest alerts, every window (each threshold fires once per window)."""
+        if obj is None or obj.pk is None:
+            return "—"
+        alerts = list(obj.alerts.order_by("-sent_at", "-pk")[:RECENT_ALERTS_SHOWN])
+        if not alerts:
+            return "None yet."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}%: ${} spent, window from {}, sent {}</li>",
+                (
+                    (
+                        alert.threshold,
+                        f"{alert.spent_usd.quantize(CENT):,}",
+                        f"{alert.window_start:%Y-%m-%d %H:%M %Z}",
+                        f"{alert.sent_at:%Y-%m-%d %H:%M %Z}",
+                    )
+                    for alert in alerts
+                ),
+            ),
+        )
 
 
 class LedgerEntryAddForm(forms.ModelForm):

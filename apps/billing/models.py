@@ -86,6 +86,8 @@ class SpendCounter(models.Model):
     reserved_usd = models.DecimalField(default=0, **MONEY)
     spent_tokens = models.BigIntegerField(default=0)
     reserved_tokens = models.BigIntegerField(default=0)
+    credit_usd = models.DecimalField(default=0, help_text="Credit balances: the balance plus top-ups since.", **MONEY)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="The end of the counter's window.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -175,7 +177,13 @@ class OverageRecord(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "period_start"])]
-        constraints = [models.CheckConstraint(condition=models.Q(tokens__gte=0), name="overage_tokens_gte_0")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(tokens__gte=0), name="overage_tokens_gte_0"),
+            # One per call: ingesting the same usage twice writes it once.
+            models.UniqueConstraint(
+                fields=["generation_id"], condition=~models.Q(generation_id=""), name="overage_once_per_call"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tokens} tokens ${self.amount_usd} ({self.period_start:%Y-%m})"

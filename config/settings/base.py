@@ -117,7 +117,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-LOGIN_URL = "/admin/login/"
+# The marketplace's sign-in (Django's auth views at /accounts/); the statements are its first page.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/billing/statements/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -137,6 +140,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# Budget alerts: how often the beat job looks for thresholds newly reached, and how it calls a workspace's webhook
+# (seconds per attempt; extra attempts after a connection error, a timeout, 429 or 5xx).
+BUDGET_ALERT_CHECK_SECONDS = env.int("BUDGET_ALERT_CHECK_SECONDS", default=60)
+BUDGET_ALERT_WEBHOOK_TIMEOUT = env.float("BUDGET_ALERT_WEBHOOK_TIMEOUT", default=5.0)
+BUDGET_ALERT_WEBHOOK_RETRIES = env.int("BUDGET_ALERT_WEBHOOK_RETRIES", default=2)
+# The sender of budget alert emails.
+DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Switchyard <switchyard@localhost>")
 
 # Celery. Without a broker the tasks run in-process (embedded mode).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
@@ -161,6 +172,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.routing.tasks.model_health_rollup_task",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # Budget thresholds reached (each alerts once per window); a run that waited past the next one is dropped.
+    "budget-alerts": {
+        "task": "apps.billing.tasks.budget_alerts_check_task",
+        "schedule": float(BUDGET_ALERT_CHECK_SECONDS),
+        "options": {"expires": BUDGET_ALERT_CHECK_SECONDS},
     },
 }
 
@@ -196,6 +213,8 @@ LOGGING = {
 # GATEWAY_CATALOG_CACHE_SECONDS.
 GATEWAY_KEY_CACHE_SECONDS = env.float("GATEWAY_KEY_CACHE_SECONDS", default=5.0)
 GATEWAY_CATALOG_CACHE_SECONDS = env.float("GATEWAY_CATALOG_CACHE_SECONDS", default=30.0)
+# Edits to plans, workspaces, budgets, keys and agents reach every process within this (see gateway/context.py).
+GATEWAY_CONFIG_CHECK_SECONDS = env.float("GATEWAY_CONFIG_CHECK_SECONDS", default=1.0)
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 GATEWAY_UPSTREAM_CONNECT_TIMEOUT = env.float("GATEWAY_UPSTREAM_CONNECT_TIMEOUT", default=5.0)
 GATEWAY_UPSTREAM_READ_TIMEOUT = env.float("GATEWAY_UPSTREAM_READ_TIMEOUT", default=120.0)
@@ -219,6 +238,13 @@ ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default
 ROUTER_BUDGET_CACHE_SECONDS = env.float("ROUTER_BUDGET_CACHE_SECONDS", default=5.0)
 # POST /v1/consensus: the output cap sent (and budget-checked) when a request gives no max_tokens.
 CONSENSUS_DEFAULT_MAX_TOKENS = env.int("CONSENSUS_DEFAULT_MAX_TOKENS", default=1024)
+
+# Admission (apps/billing/admission/): a call holds its maximum cost against its budgets, quota and credits until
+# it settles. The output part of that maximum is max_tokens capped at BILLING_MAX_HELD_OUTPUT_TOKENS, so a huge
+# max_tokens does not block calls that are really within budget (a call that generates past the cap can overrun a
+# budget by the difference). A hold left by a worker that died is released after BILLING_HOLD_SECONDS.
+BILLING_MAX_HELD_OUTPUT_TOKENS = env.int("BILLING_MAX_HELD_OUTPUT_TOKENS", default=4096)
+BILLING_HOLD_SECONDS = env.float("BILLING_HOLD_SECONDS", default=GATEWAY_REQUEST_DEADLINE + 60)
 
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))

@@ -1,6 +1,9 @@
+from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from apps.analytics.models import AuditEvent
 from apps.billing.models import (
@@ -13,7 +16,8 @@ from apps.billing.models import (
     Reservation,
     SpendCounter,
 )
-from apps.billing.selectors import ledger_balance
+from apps.billing.selectors import budget_window, ledger_balance
+from tests.analytics.factories import UsageRecordFactory
 from tests.billing.factories import (
     BudgetAlertFactory,
     BudgetFactory,
@@ -182,6 +186,62 @@ class TestBudgetAdmin:
         assert admin_client.post(url, data).status_code == 302
         assert Budget.objects.get().agent == agent
         assert AuditEvent.objects.filter(action="budget.created").exists()
+
+
+class TestBudgetAdminSpend:
+    def test_changelist_shows_each_budgets_window_spend(self, admin_client):
+        new_york = WorkspaceFactory(timezone="America/New_York")
+        tokyo = WorkspaceFactory(timezone="Asia/Tokyo")
+        agent = AgentFactory(workspace=new_york)
+        half = BudgetFactory(workspace=new_york, limit_usd=Decimal("10"))
+        per_agent = BudgetFactory(
+            workspace=new_york, scope=BudgetScope.AGENT, agent=agent, period="daily", limit_usd=Decimal("1")
+        )
+        untouched = BudgetFactory(workspace=tokyo, limit_usd=Decimal("1000"))
+        day_start = budget_window(period="daily", now=timezone.now(), zone=ZoneInfo("America/New_York"))[0]
+        UsageRecordFactory(workspace=new_york, agent=agent, cost_usd=Decimal("5"), created_at=day_start)
+        UsageRecordFactory(workspace=tokyo, cost_usd=Decimal("7"), created_at=day_start - timedelta(days=40))
+
+        response = admin_client.get(admin_url(Budget, "changelist"))
+
+        assert response.status_code == 200
+        rows = {budget.pk: budget.current_spend for budget in response.context["cl"].result_list}
+        assert (rows[half.pk].spent_usd, rows[per_agent.pk].spent_usd, rows[untouched.pk].spent_usd) == (
+            Decimal("5"),
+            Decimal("5"),
+            Decimal("0"),
+        )
+        page = response.content.decode()
+        for column in ("Spent this window", "Remaining", "% used"):
+            assert column in page
+        assert '<td class="field-spent_this_window">$5.00</td>' in page
+        assert '<td class="field-remaining">$5.00</td>' in page
+        assert '<td class="field-used_percent">50.00%</td>' in page
+        assert '<td class="field-used_percent">500.00%</td>' in page  # the agent's $1 daily budget, overspent
+        assert '<td class="field-remaining">$1,000.00</td>' in page
+
+    def test_change_page_shows_the_window_and_the_alerts_sent(self, admin_client):
+        workspace = WorkspaceFactory(timezone="America/New_York")
+        budget = BudgetFactory(workspace=workspace, limit_usd=Decimal("10"))
+        BudgetAlertFactory(budget=budget, threshold=50, spent_usd=Decimal("5.2"))
+        BudgetAlertFactory(budget=budget, threshold=80, spent_usd=Decimal("8.4"))
+        page = admin_client.get(admin_url(Budget, "change", budget.pk)).content.decode()
+        assert "50%: $5.20 spent" in page and "80%: $8.40 spent" in page
+        assert "(America/New_York)" in page
+        assert "None yet." in admin_client.get(admin_url(Budget, "change", BudgetFactory().pk)).content.decode()
+
+    def test_alert_thresholds_are_checked_and_sorted(self, admin_client):
+        workspace = WorkspaceFactory()
+        url = admin_url(Budget, "add")
+        data = changeform_data(admin_client.get(url))
+        data.update(workspace=workspace.pk, limit_usd="10", alert_thresholds="[0, 50]")
+        refused = admin_client.post(url, data)
+        assert refused.status_code == 200
+        assert "Each alert threshold is a whole percentage from 1 to 100." in refused.content.decode()
+        assert not Budget.objects.exists()
+        data["alert_thresholds"] = "[90, 25, 90]"
+        assert admin_client.post(url, data).status_code == 302
+        assert Budget.objects.get().alert_thresholds == [25, 90]
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from apps.analytics.models import UsageRecord
+from apps.billing.admission import admission_backend_reset
 from apps.catalog.models import AdapterKind
 from apps.routing.gateway import context
 from apps.routing.gateway.recording import usage_spool
@@ -134,6 +135,7 @@ def mock_providers(mock_url: str, *, key_suffix: str = "") -> dict:
 def gateway(transactional_db, gateway_url, mock_provider) -> Iterator[Gateway]:
     context.clear_caches()
     health_tracker_reset()  # circuits opened by another test's faults must not leak into this one
+    admission_backend_reset()  # nor budget counters and rate-limit windows
     providers = mock_providers(mock_provider.url)
     models = {}
     for model_id, (input_price, output_price, cache_read, cache_write) in PRICES.items():

@@ -12,7 +12,7 @@ from django.conf import settings
 from apps.routing.adapters import Adapter, InvalidRequest, UpstreamError, Usage, adapter_for, messages_api
 from apps.routing.health import health_tracker
 
-from . import context, planning
+from . import admission, context, planning
 from .context import CallerContext, Credential, ModelRoute
 from .errors import GatewayError, bad_request
 from .http import (
@@ -132,6 +132,7 @@ class Prepared:
     route: ModelRoute | None = None
     adapter: Adapter | None = None
     credential: Credential | None = None
+    hold: "admission.Hold | None" = None  # what admission holds for the call until it settles
 
 
 async def read_request(scope: dict, receive: Receive, record: CallRecord, wire: str) -> dict:
@@ -294,6 +295,7 @@ def _response_headers(record: CallRecord, *, with_cost: bool) -> dict[str, str]:
     }
     if with_cost:
         headers["x-switchyard-cost"] = "unknown" if record.cost is None else str(record.cost)
+    headers.update(admission.rate_limit_headers(record.rate_states))
     return headers
 
 
@@ -456,8 +458,10 @@ async def handle(scope: dict, receive: Receive, send: Send, *, wire: str) -> Non
     endpoint = "messages" if wire == ANTHROPIC else "chat.completions"
     record = CallRecord(generation_id=new_generation_id(), endpoint=endpoint)
     watcher: asyncio.Task | None = None
+    hold = None
     try:
         prepared = await prepare(scope, receive, record, wire)
+        hold = await admission.admit(record, prepared.body, prepared.candidates)
         if prepared.stream:
             disconnected = asyncio.Event()
             watcher = asyncio.create_task(_watch_disconnect(receive, disconnected))
@@ -467,10 +471,10 @@ async def handle(scope: dict, receive: Receive, send: Send, *, wire: str) -> Non
     except UpstreamError as exc:
         error = upstream_failure(exc)
         record.fail(error.status, error.error_type)
-        await _send_error(send, error, wire)
+        await _send_error(send, error, wire, record)
     except GatewayError as error:
         record.fail(error.status, error.error_type)
-        await _send_error(send, error, wire)
+        await _send_error(send, error, wire, record)
     except ClientDisconnected:
         record.fail(499, "client_disconnected", cancelled=True)
     except asyncio.CancelledError:
@@ -479,6 +483,8 @@ async def handle(scope: dict, receive: Receive, send: Send, *, wire: str) -> Non
     finally:
         if watcher is not None:
             watcher.cancel()
+        if hold is not None:  # after the response: the client does not wait for it
+            await admission.settle(record, hold)
         record.write()
 
 
@@ -500,7 +506,8 @@ async def handle_route(scope: dict, receive: Receive, send: Send) -> None:
     await send_json(send, 200, explanation, encode_headers({}))
 
 
-async def _send_error(send: Send, error: GatewayError, wire: str) -> None:
+async def _send_error(send: Send, error: GatewayError, wire: str, record: CallRecord | None = None) -> None:
     body = error.anthropic_body() if wire == ANTHROPIC else error.openai_body()
+    headers = {**admission.rate_limit_headers(record.rate_states), **error.headers} if record else error.headers
     with contextlib.suppress(OSError):
-        await send_json(send, error.status, body, encode_headers(error.headers))
+        await send_json(send, error.status, body, encode_headers(headers))

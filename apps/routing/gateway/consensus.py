@@ -2,15 +2,15 @@
 
 The body is a chat completions body with `models` (2 to 5 distinct model ids or aliases) in place of `model`. It is
 opt-in (only this endpoint does it) and costed as N calls: each model's call gets its own usage record (endpoint
-"consensus", the consensus id and the models in `routing`). Before any call, the most the N calls can cost is
-checked against the caller's blocking budgets. There is no fallback per model: a model that fails is reported in
-its answer, and the response is an error only when every model failed.
+"consensus", the consensus id and the models in `routing`). Before any call, each call's maximum cost is held
+against the caller's budgets, quota and credits and counted against its rate limits, as for a chat completion.
+There is no fallback per model: a model that fails is reported in its answer, and the response is an error only
+when every model failed.
 """
 
 import asyncio
 import contextlib
 import dataclasses
-import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -18,18 +18,14 @@ from decimal import Decimal
 
 import aiohttp
 import orjson
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from apps.billing.models import BudgetAction
-from apps.billing.pricing import usage_cost
-from apps.billing.selectors import BudgetStanding, budget_standings
 from apps.routing import consensus_scoring, router
 from apps.routing.adapters import Completion, UpstreamError
 from apps.routing.privacy import detect_personal_data, text_of_messages
 
-from . import chat, context, planning
+from . import admission, chat, context, planning
 from .context import CallerContext, ModelRoute
 from .errors import GatewayError, bad_request
 from .http import ClientDisconnected, Receive, Send, encode_headers, read_body, send_json
@@ -39,7 +35,6 @@ from .validation import validate_chat_request
 ENDPOINT = "consensus"
 MIN_MODELS, MAX_MODELS = 2, 5
 UNSUPPORTED_FIELDS = ("tools", "tool_choice", "functions", "function_call")
-SCOPE_LABELS = {"workspace": "workspace", "agent": "agent", "api_key": "API key"}
 
 
 @dataclass
@@ -155,44 +150,17 @@ async def read_consensus(scope: dict, receive: Receive) -> Consensus:
     return consensus
 
 
-def max_cost(body: dict, routes: list[ModelRoute]) -> Decimal:
-    """The most the calls can cost: the prompt at ~4 characters a token plus max_tokens of output, for each model.
-    A model whose price is unknown adds nothing, as its usage adds nothing to a budget's spend."""
-    prompt_tokens = math.ceil(len(text_of_messages(body["messages"])) / 4)
-    max_tokens = _max_tokens(body)
-    total = Decimal("0")
-    for route in routes:
-        output = min(max_tokens, route.max_output_tokens or max_tokens)
-        cost = usage_cost(prices=route.prices, prompt_tokens=prompt_tokens, completion_tokens=output)
-        total += cost or 0
-    return total
-
-
-def _usd(amount: Decimal) -> str:
-    return f"${amount.quantize(Decimal('0.000001')).normalize():f}"
-
-
-async def check_budgets(consensus: Consensus) -> None:
-    """Refuse (429) when a blocking budget has less left than the calls can cost, or nothing left at all."""
-    estimate = max_cost(consensus.body, consensus.routes)
-    standings: list[BudgetStanding] = await sync_to_async(budget_standings)(
-        workspace_id=consensus.caller.workspace_id,
-        agent_id=consensus.agent_id,
-        api_key_id=consensus.caller.api_key_id,
-    )
-    short = [
-        s for s in standings if s.action == BudgetAction.BLOCK and (s.remaining_usd <= 0 or s.remaining_usd < estimate)
-    ]
-    if not short:
-        return
-    tightest = min(short, key=lambda s: s.remaining_usd)
-    raise GatewayError(
-        429,
-        f"The {SCOPE_LABELS.get(tightest.scope, tightest.scope)} {tightest.period} budget has "
-        f"{_usd(tightest.remaining_usd)} left of {_usd(tightest.limit_usd)}; this consensus of "
-        f"{len(consensus.routes)} models could cost up to {_usd(estimate)}.",
-        code="budget_exceeded",
-    )
+async def hold_all(calls: list[chat.Prepared]) -> None:
+    """Hold every call's maximum cost against the budgets, quota, credits and rate limits before any call goes out
+    (each call counts as one request); one refused releases the others' holds and refuses the whole consensus."""
+    try:
+        for call in calls:
+            call.hold = await admission.admit(call.record, call.body, call.candidates)
+    except GatewayError:
+        for call in calls:
+            if call.hold is not None:
+                await admission.settle(call.record, call.hold)
+        raise
 
 
 async def _complete(prepared: chat.Prepared) -> Completion:
@@ -247,6 +215,8 @@ async def ask(prepared: chat.Prepared) -> dict:
     finally:
         if error is not None:
             record.fail(error.status, error.error_type)
+        if prepared.hold is not None:
+            await admission.settle(record, prepared.hold)
         record.write()
     if error is None:
         cost = None if record.cost is None else float(record.cost)
@@ -324,16 +294,19 @@ async def _send_error(send: Send, error: GatewayError) -> None:
 async def handle(scope: dict, receive: Receive, send: Send) -> None:
     started, created_at = time.perf_counter(), timezone.now()
     consensus_id = "cons-" + secrets.token_hex(12)
+    calls: list[chat.Prepared] = []
     try:
         consensus = await read_consensus(scope, receive)
-        await check_budgets(consensus)
+        calls = _calls(consensus, consensus_id, started, created_at)
+        await hold_all(calls)
     except GatewayError as error:
         # Refused before any call: nothing was sent upstream and nothing is recorded.
+        rates = calls[0].record.rate_states if calls else []
+        error.headers = {**admission.rate_limit_headers(rates), **error.headers}
         await _send_error(send, error)
         return
     except ClientDisconnected:
         return
-    calls = _calls(consensus, consensus_id, started, created_at)
     answers = list(await asyncio.gather(*(ask(call) for call in calls)))
     if all(answer["error"] is not None for answer in answers):
         await _send_error(send, _all_failed(answers))

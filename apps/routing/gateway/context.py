@@ -1,15 +1,19 @@
 """What the gateway knows about a caller and a model, loaded on the cold path and cached per process."""
 
 import os
+import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.billing.models import BudgetAction
 from apps.billing.pricing import Prices
 from apps.billing.selectors import budget_standings
+from apps.billing.terms import BillingTerms, billing_terms_for
 from apps.catalog.selectors import model_route_get
 from apps.catalog.task_scores import task_quality_map
 from apps.core.secrets import secret_hash
@@ -83,6 +87,7 @@ class CallerContext:
     power_level: str = "BALANCED"
     routing_weights: dict = field(default_factory=dict)
     agents: dict[str, AgentPolicy] = field(default_factory=dict)
+    billing: BillingTerms | None = None  # quota, budgets, billing mode and rate limits (apps/billing/terms.py)
 
     @property
     def agent(self) -> AgentPolicy | None:
@@ -168,6 +173,7 @@ def load_caller(key_hash: str) -> CallerContext | None:
         power_level=workspace.preferred_power_level,
         routing_weights=dict(workspace.routing_weights or {}),
         agents=agents,
+        billing=billing_terms_for(api_key=api_key),
     )
 
 
@@ -235,7 +241,34 @@ budget_signals: TTLCache[BudgetSignal | None] = TTLCache(
 models: TTLCache[ModelRoute | None] = TTLCache(load_model, ttl=lambda: settings.GATEWAY_CATALOG_CACHE_SECONDS)
 
 
+# Edits to what callers' contexts hold (plans, workspaces, budgets, keys, agents, installed models) bump a shared
+# epoch; each process looks at it at most every GATEWAY_CONFIG_CHECK_SECONDS and drops its caller contexts when it
+# moved, so such an edit reaches every process within that, not the full cache TTL. The process that made the edit
+# drops them at once.
+CONFIG_EPOCH_KEY = "sy:gateway:config-epoch"
+_epoch_seen: dict = {"value": None, "checked_at": float("-inf")}
+
+
+def config_changed() -> None:
+    callers.clear()
+    budget_signals.clear()
+    cache.set(CONFIG_EPOCH_KEY, secrets.token_hex(8), None)
+
+
+async def follow_config_changes() -> None:
+    now = time.monotonic()
+    if now - _epoch_seen["checked_at"] < settings.GATEWAY_CONFIG_CHECK_SECONDS:
+        return
+    _epoch_seen["checked_at"] = now
+    epoch = await cache.aget(CONFIG_EPOCH_KEY)
+    if epoch != _epoch_seen["value"]:
+        callers.clear()
+        budget_signals.clear()
+        _epoch_seen["value"] = epoch
+
+
 async def caller_for_secret(secret: str) -> CallerContext | None:
+    await follow_config_changes()
     caller = await callers.get(secret_hash(secret))
     if caller is not None and caller.expires_at is not None and caller.expires_at <= timezone.now():
         return None

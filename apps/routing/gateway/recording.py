@@ -43,6 +43,8 @@ class CallRecord:
     ttft_ms: int | None = None
     cost: Decimal | None = None
     price_unknown: bool = False
+    rate_states: list = field(default_factory=list)  # the rate limits counted at admission, for the headers
+    overage_tokens: int = 0  # tokens past a quota with overage, found when settling
 
     def elapsed_ms(self) -> int:
         return int((time.perf_counter() - self.started) * 1000)
@@ -94,6 +96,7 @@ class CallRecord:
             "reasoning_tokens": usage.reasoning_tokens,
             "cost_usd": str(self.cost) if self.cost is not None else None,
             "price_unknown": self.price_unknown,
+            "overage_tokens": self.overage_tokens,
             "latency_ms": self.elapsed_ms(),
             "ttft_ms": self.ttft_ms,
             "status": self.status,
