@@ -186,6 +186,17 @@ class TestEntries:
         assert response.status_code == 400
         assert field in response.json()["extra"]["fields"]
 
+    def test_queries_do_not_grow_with_the_entries(self, client, workspace, partner, django_assert_num_queries):
+        ledger_topup(workspace=workspace, amount_usd=Decimal("100"))
+        for number in range(2):
+            post(client, TRANSFERS, {"to": "globex", "amount_usd": "1"}, key=f"few-{number}")
+        with django_assert_num_queries(5):  # session, user, membership, count, page with its counterparties
+            client.get(ENTRIES)
+        for number in range(20):
+            post(client, TRANSFERS, {"to": "globex", "amount_usd": "1"}, key=f"many-{number}")
+        with django_assert_num_queries(5):
+            assert len(client.get(ENTRIES).json()["results"]) == 23
+
     def test_pages(self, client, workspace):
         for amount in range(1, 6):
             ledger_topup(workspace=workspace, amount_usd=Decimal(amount))
