@@ -22,7 +22,7 @@ from django.db import close_old_connections, connection, models, transaction
 from django.utils import timezone
 
 from apps.analytics.models import UsageRecord
-from apps.billing.services import overage_records_from_usage
+from apps.billing.services import ledger_usage_charges_record, overage_records_from_usage
 from apps.keys.services import api_keys_mark_used
 
 logger = logging.getLogger(__name__)
@@ -94,6 +94,7 @@ def usage_records_ingest(*, records: list[dict]) -> int:
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
         overage_records_from_usage(records=records)
+        ledger_usage_charges_record(records=records)  # in the same transaction: charged exactly when recorded
     api_keys_mark_used(api_key_ids={r.get("api_key_id") for r in records} - {None}, used_at=timezone.now())
     return UsageRecord.objects.filter(generation_id__in=ids).count() - before
 

@@ -13,6 +13,8 @@ from apps.billing.services import (
     budget_validate_target,
     ledger_amount_parse,
     ledger_correction,
+    ledger_refund,
+    ledger_refund_generation_validate,
     ledger_topup,
 )
 from apps.core.admin import AuditedAdminMixin, ReadOnlyAdminMixin, copy_saved_instance, run_validator
@@ -151,10 +153,15 @@ class BudgetAdmin(AuditedAdminMixin, admin.ModelAdmin):
 
 
 class LedgerEntryAddForm(forms.ModelForm):
-    """Staff add credit (a top-up) or correct a mistake (a signed correction); nothing else is written by hand."""
+    """Staff add credit (a top-up), give it back (a refund, optionally of one request) or correct a mistake (a
+    signed correction); nothing else is written by hand."""
 
     kind = forms.ChoiceField(
-        choices=[(LedgerKind.TOPUP, "Top-up"), (LedgerKind.ADJUSTMENT, "Correction (signed amount)")],
+        choices=[
+            (LedgerKind.TOPUP, "Top-up"),
+            (LedgerKind.REFUND, "Refund"),
+            (LedgerKind.ADJUSTMENT, "Correction (signed amount)"),
+        ],
         initial=LedgerKind.TOPUP,
     )
     # One key per rendered form: submitting the same form twice cannot add the credit twice.
@@ -162,7 +169,8 @@ class LedgerEntryAddForm(forms.ModelForm):
 
     class Meta:
         model = LedgerEntry
-        fields = ("workspace", "kind", "amount_usd", "description", "idempotency_key")
+        fields = ("workspace", "kind", "amount_usd", "description", "generation_id", "idempotency_key")
+        help_texts = {"generation_id": "Refunds only: the request refunded (optional)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -171,23 +179,38 @@ class LedgerEntryAddForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        kind, workspace = cleaned.get("kind"), cleaned.get("workspace")
         amount = cleaned.get("amount_usd")
         if amount is not None:
-            allow_negative = cleaned.get("kind") == LedgerKind.ADJUSTMENT
+            allow_negative = kind == LedgerKind.ADJUSTMENT
             run_validator(self, ledger_amount_parse, value=amount, allow_negative=allow_negative)
-        if cleaned.get("kind") == LedgerKind.ADJUSTMENT and not (cleaned.get("description") or "").strip():
+        if kind == LedgerKind.ADJUSTMENT and not (cleaned.get("description") or "").strip():
             self.add_error("description", "A correction needs a description saying why.")
+        generation_id = (cleaned.get("generation_id") or "").strip()
+        if generation_id and kind != LedgerKind.REFUND:
+            self.add_error("generation_id", "Only a refund names a request.")
+        elif generation_id and workspace is not None:
+            run_validator(self, ledger_refund_generation_validate, workspace=workspace, generation_id=generation_id)
+        key = cleaned.get("idempotency_key")
+        if key and workspace is not None:
+            # The form was sent before (a double click, or Back and send again): say so rather than write again.
+            saved = LedgerEntry.objects.filter(workspace=workspace, idempotency_key=key).first()
+            if saved is not None:
+                raise forms.ValidationError(
+                    f"This form was already saved (entry {saved.pk}); open a new form to add another entry."
+                )
         return cleaned
 
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    """The credits ledger is append-only: staff add top-ups and corrections through the billing services."""
+    """The credits ledger is append-only: staff add top-ups, refunds and corrections through the billing services;
+    usage charges and transfers are written by the platform."""
 
     form = LedgerEntryAddForm
-    list_display = ("created_at", "workspace", "kind", "amount_usd", "description", "created_by")
+    list_display = ("created_at", "workspace", "kind", "amount_usd", "description", "counterparty", "created_by")
     list_filter = ("kind",)
-    list_select_related = ("workspace", "created_by")
+    list_select_related = ("workspace", "counterparty", "created_by")
     search_fields = ("workspace__name", "workspace__slug", "description", "=generation_id")
     autocomplete_fields = ("workspace",)
     date_hierarchy = "created_at"
@@ -204,14 +227,20 @@ class LedgerEntryAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        add = ledger_topup if form.cleaned_data["kind"] == LedgerKind.TOPUP else ledger_correction
-        entry = add(
-            workspace=obj.workspace,
-            amount_usd=obj.amount_usd,
-            description=obj.description,
-            created_by=request.user,
-            idempotency_key=form.cleaned_data.get("idempotency_key") or None,
-        )
+        kind = form.cleaned_data["kind"]
+        common = {
+            "workspace": obj.workspace,
+            "amount_usd": obj.amount_usd,
+            "description": obj.description,
+            "created_by": request.user,
+            "idempotency_key": form.cleaned_data.get("idempotency_key") or None,
+        }
+        if kind == LedgerKind.TOPUP:
+            entry = ledger_topup(**common)
+        elif kind == LedgerKind.REFUND:
+            entry = ledger_refund(**common, generation_id=obj.generation_id)
+        else:
+            entry = ledger_correction(**common)
         copy_saved_instance(target=obj, saved=entry)
 
 

@@ -1,9 +1,13 @@
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, models, transaction
 
+from apps.analytics.selectors import usage_record_get
 from apps.analytics.services import audit_event_record
+from apps.billing import admission
 from apps.billing.models import (
     MONEY,
     Budget,
@@ -15,13 +19,17 @@ from apps.billing.models import (
     OverageRecord,
     default_thresholds,
 )
-from apps.billing.selectors import workspace_zone
+from apps.billing.selectors import ledger_balance, workspace_zone
 from apps.core.errors import ApplicationError
-from apps.workspaces.models import Workspace
+from apps.workspaces.models import BillingMode, Workspace
 
 MAX_INTEGER_DIGITS = MONEY["max_digits"] - MONEY["decimal_places"]
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY["decimal_places"])
 MILLION = Decimal(1_000_000)
+# Room for the prefixes the ledger puts in front of a caller's key ("transfer:") within the 128-character column.
+IDEMPOTENCY_KEY_MAX_LENGTH = 100
+TRANSFER_KEY_PREFIX = "transfer:"
+CHARGE_KEY_PREFIX = "charge:"
 
 
 def ledger_amount_parse(value, *, allow_negative: bool = False) -> Decimal:
@@ -46,45 +54,93 @@ def ledger_amount_parse(value, *, allow_negative: bool = False) -> Decimal:
     return amount
 
 
+def idempotency_key_clean(value) -> str:
+    """A caller's idempotency key, taken literally: 1 to 100 visible ASCII characters (a UUID, an event id…)."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX_LENGTH
+        or not all("!" <= ch <= "~" for ch in value)
+    ):
+        raise ApplicationError(
+            f"The Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters.",
+            extra={"field": "idempotency_key"},
+        )
+    return value
+
+
+def _idempotency_key_reused() -> ApplicationError:
+    return ApplicationError(
+        "This Idempotency-Key was already used for a different request; send a new key for a new request.",
+        code="idempotency_key_reused",
+        extra={"field": "idempotency_key"},
+    )
+
+
+def _entry_description(description: str | None) -> str:
+    """What the ledger keeps of a description, so a repeated request compares equal to the first."""
+    return (description or "").strip()[:255]
+
+
+def ledger_idempotent_entry(
+    *, workspace, idempotency_key: str, kind: str, amount_usd: Decimal, description: str, generation_id: str = ""
+) -> LedgerEntry | None:
+    """The entry this key already wrote in the workspace if the request repeats it exactly, else None when the key
+    is new. A key reused for a different entry is refused (400 `idempotency_key_reused`)."""
+    existing = LedgerEntry.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    asked = (kind, amount_usd, _entry_description(description), generation_id)
+    if (existing.kind, existing.amount_usd, existing.description, existing.generation_id) != asked:
+        raise _idempotency_key_reused()
+    return existing
+
+
+def _credits_changed_on_commit(*, workspace_id: int, amount_usd: Decimal) -> None:
+    """Tell the admission counters once the change is committed; a rolled-back change never happened. A failure
+    there is logged, not raised: the ledger is the truth and the entry is already written."""
+    transaction.on_commit(
+        lambda: admission.credits_changed(workspace_id=workspace_id, amount_usd=amount_usd), robust=True
+    )
+
+
 def _ledger_add(
-    *, workspace, kind: str, amount_usd: Decimal, description: str, created_by, idempotency_key: str | None
+    *,
+    workspace,
+    kind: str,
+    amount_usd: Decimal,
+    description: str,
+    created_by,
+    idempotency_key: str | None,
+    generation_id: str = "",
 ) -> LedgerEntry:
+    description = _entry_description(description)
+    request = {"kind": kind, "amount_usd": amount_usd, "description": description, "generation_id": generation_id}
     if idempotency_key:
-        existing = LedgerEntry.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+        idempotency_key_clean(idempotency_key)
+        existing = ledger_idempotent_entry(workspace=workspace, idempotency_key=idempotency_key, **request)
         if existing is not None:
-            return _ledger_replay(existing, kind=kind, amount_usd=amount_usd)
+            return existing
     try:
         with transaction.atomic():
             entry = LedgerEntry.objects.create(
-                workspace=workspace,
-                kind=kind,
-                amount_usd=amount_usd,
-                description=description.strip()[:255],
-                idempotency_key=idempotency_key or None,
-                created_by=created_by,
+                workspace=workspace, idempotency_key=idempotency_key or None, created_by=created_by, **request
             )
-            audit_event_record(
-                action=f"ledger.{kind}",
-                workspace=workspace,
-                actor=created_by,
-                target=entry,
-                data={"amount_usd": str(amount_usd), "description": entry.description},
-            )
+            data = {"amount_usd": str(amount_usd), "description": description}
+            if generation_id:
+                data["generation_id"] = generation_id
+            audit_event_record(action=f"ledger.{kind}", workspace=workspace, actor=created_by, target=entry, data=data)
+            _credits_changed_on_commit(workspace_id=workspace.pk, amount_usd=amount_usd)
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race.
-        existing = LedgerEntry.objects.filter(workspace=workspace, idempotency_key=idempotency_key).first()
+        existing = (
+            ledger_idempotent_entry(workspace=workspace, idempotency_key=idempotency_key, **request)
+            if idempotency_key
+            else None
+        )
         if existing is None:
             raise
-        return _ledger_replay(existing, kind=kind, amount_usd=amount_usd)
+        return existing
     return entry
-
-
-def _ledger_replay(existing: LedgerEntry, *, kind: str, amount_usd: Decimal) -> LedgerEntry:
-    if existing.kind != kind or existing.amount_usd != amount_usd:
-        raise ApplicationError(
-            "This idempotency key was already used for a different entry.", status=409, code="idempotency_conflict"
-        )
-    return existing
 
 
 def ledger_topup(
@@ -104,6 +160,41 @@ def ledger_topup(
         description=description or "Top-up",
         created_by=created_by,
         idempotency_key=idempotency_key,
+    )
+
+
+def ledger_refund_generation_validate(*, workspace, generation_id: str) -> None:
+    """A refund may name the request it refunds: one of the workspace's own."""
+    if len(generation_id) > 64 or usage_record_get(workspace=workspace, generation_id=generation_id) is None:
+        raise ApplicationError(
+            f"No request with the generation id '{generation_id[:64]}' in this workspace.",
+            extra={"field": "generation_id"},
+        )
+
+
+def ledger_refund(
+    *,
+    workspace,
+    amount_usd: Decimal,
+    description: str = "",
+    generation_id: str | None = None,
+    created_by=None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """Give credit back (a failed request, a goodwill gesture), optionally for one request of the workspace.
+    Repeating a call with the same idempotency key returns the first entry."""
+    amount = ledger_amount_parse(amount_usd)
+    generation_id = (generation_id or "").strip()
+    if generation_id:
+        ledger_refund_generation_validate(workspace=workspace, generation_id=generation_id)
+    return _ledger_add(
+        workspace=workspace,
+        kind=LedgerKind.REFUND,
+        amount_usd=amount,
+        description=description or (f"Refund of {generation_id}" if generation_id else "Refund"),
+        created_by=created_by,
+        idempotency_key=idempotency_key,
+        generation_id=generation_id,
     )
 
 
@@ -127,6 +218,161 @@ def ledger_correction(
         created_by=created_by,
         idempotency_key=idempotency_key,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CreditTransfer:
+    transfer_id: uuid.UUID
+    outgoing: LedgerEntry  # the payer's entry, negative
+    incoming: LedgerEntry  # the payee's entry, positive
+    payer_balance: Decimal  # right after the transfer; for a repeated request, now
+
+
+def _transfer_payee(*, payer, payee_slug_or_id: str | int) -> Workspace:
+    if isinstance(payee_slug_or_id, int) and not isinstance(payee_slug_or_id, bool):
+        payee = Workspace.objects.filter(pk=payee_slug_or_id).first()
+    else:
+        payee = Workspace.objects.filter(slug=str(payee_slug_or_id).strip()).first()
+    if payee is None:
+        # The same answer as for a deactivated workspace: the caller learns only that it cannot pay there.
+        raise ApplicationError(f"No active workspace '{payee_slug_or_id}' to pay.", extra={"field": "to"})
+    if payee.pk == payer.pk:
+        raise ApplicationError("A workspace cannot transfer credits to itself.", extra={"field": "to"})
+    return payee
+
+
+def _transfer_replay(*, payer, payee, key: str, amount: Decimal, description: str) -> CreditTransfer | None:
+    """The transfer this key already made if the request repeats it exactly; None when the key is new."""
+    outgoing = LedgerEntry.objects.filter(workspace=payer, idempotency_key=key).first()
+    if outgoing is None:
+        return None
+    asked = (LedgerKind.TRANSFER_OUT, payee.pk, -amount, description)
+    if (outgoing.kind, outgoing.counterparty_id, outgoing.amount_usd, outgoing.description) != asked:
+        raise _idempotency_key_reused()
+    incoming = LedgerEntry.objects.get(transfer_id=outgoing.transfer_id, kind=LedgerKind.TRANSFER_IN)
+    return CreditTransfer(outgoing.transfer_id, outgoing, incoming, ledger_balance(workspace=payer))
+
+
+def credit_transfer(
+    *,
+    payer,
+    payee_slug_or_id: str | int,
+    amount_usd,
+    description: str = "",
+    idempotency_key: str,
+    created_by=None,
+    agent=None,
+    api_key=None,
+) -> CreditTransfer:
+    """Move credits from the payer's workspace to another (an agent paying another for work): a TRANSFER_OUT on the
+    payer and a TRANSFER_IN on the payee with one transfer id, in one transaction.
+
+    The same idempotency key with the same request returns the first transfer; with another, 400. The payer's
+    workspace row is locked while its balance is checked and the entries written, so concurrent transfers of one
+    payer run one after the other and together cannot overdraw it (SQLite serialises writers anyway).
+    """
+    amount = ledger_amount_parse(amount_usd)
+    key = TRANSFER_KEY_PREFIX + idempotency_key_clean(idempotency_key)
+    description = _entry_description(description)
+    payee = _transfer_payee(payer=payer, payee_slug_or_id=payee_slug_or_id)
+    # A repeat answers even if the payee was deactivated or the balance spent since.
+    replay = _transfer_replay(payer=payer, payee=payee, key=key, amount=amount, description=description)
+    if replay is not None:
+        return replay
+    if not payee.is_active:
+        raise ApplicationError(f"No active workspace '{payee_slug_or_id}' to pay.", extra={"field": "to"})
+    with transaction.atomic():
+        # FOR NO KEY UPDATE: exclusive among transfers of this payer, yet rows referencing it can still be inserted.
+        list(Workspace.objects.select_for_update(no_key=True).filter(pk=payer.pk).values_list("pk"))
+        # A concurrent request with the same key may have committed while this one waited for the lock.
+        replay = _transfer_replay(payer=payer, payee=payee, key=key, amount=amount, description=description)
+        if replay is not None:
+            return replay
+        balance = ledger_balance(workspace=payer)
+        if balance < amount:
+            raise ApplicationError(
+                f"The balance (${_plain(balance)}) does not cover this transfer of ${_plain(amount)}.",
+                status=402,
+                code="insufficient_credits",
+                extra={"balance_usd": _plain(balance), "amount_usd": _plain(amount)},
+            )
+        transfer_id = uuid.uuid4()
+        common = {"transfer_id": transfer_id, "description": description, "created_by": created_by}
+        outgoing = LedgerEntry.objects.create(
+            workspace=payer,
+            kind=LedgerKind.TRANSFER_OUT,
+            amount_usd=-amount,
+            counterparty=payee,
+            idempotency_key=key,
+            **common,
+        )
+        incoming = LedgerEntry.objects.create(
+            workspace=payee, kind=LedgerKind.TRANSFER_IN, amount_usd=amount, counterparty=payer, **common
+        )
+        data = {"amount_usd": _plain(amount), "transfer_id": str(transfer_id), "description": description}
+        audit_event_record(
+            action="ledger.transfer_out",
+            workspace=payer,
+            actor=created_by,
+            actor_api_key=api_key,
+            target=outgoing,
+            data={**data, "to": payee.slug, "agent": agent.slug if agent is not None else None},
+        )
+        # The payee's log names the paying workspace, not its members or keys.
+        audit_event_record(
+            action="ledger.transfer_in", workspace=payee, target=incoming, data={**data, "from": payer.slug}
+        )
+        _credits_changed_on_commit(workspace_id=payer.pk, amount_usd=-amount)
+        _credits_changed_on_commit(workspace_id=payee.pk, amount_usd=amount)
+    return CreditTransfer(transfer_id, outgoing, incoming, balance - amount)
+
+
+def _plain(amount: Decimal) -> str:
+    """12.50000000 → "12.5": for messages."""
+    text = format(amount, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def ledger_usage_charges_record(*, records: list[dict]) -> int:
+    """Charge prepaid workspaces for their requests, given as usage spool records; returns how many were new.
+
+    One CHARGE per record that is not BYOK (the caller paid the provider), has a known non-zero cost, and whose
+    workspace is on prepaid credits; the cost is rounded half-up to the ledger's 8 decimals. Idempotent: the key
+    `charge:<generation id>` is unique per workspace, so a batch ingested twice charges once.
+    """
+    billable = [r for r in records if not r.get("is_byok") and r.get("cost_usd") is not None and r.get("workspace_id")]
+    if not billable:
+        return 0
+    prepaid = set(
+        Workspace.objects.filter(
+            pk__in={r["workspace_id"] for r in billable}, billing_mode=BillingMode.PREPAID
+        ).values_list("pk", flat=True)
+    )
+    charges = []
+    for record in billable:
+        if record["workspace_id"] not in prepaid:
+            continue
+        cost = Decimal(str(record["cost_usd"])).quantize(MONEY_QUANTUM, rounding=ROUND_HALF_UP)
+        if cost <= 0:
+            continue  # free, or below half a hundred-millionth of a dollar
+        model = record.get("model_name") or record.get("requested_model") or "request"
+        charges.append(
+            LedgerEntry(
+                workspace_id=record["workspace_id"],
+                kind=LedgerKind.CHARGE,
+                amount_usd=-cost,
+                description=f"Usage: {model}"[:255],
+                idempotency_key=CHARGE_KEY_PREFIX + record["generation_id"],
+                generation_id=record["generation_id"],
+            )
+        )
+    if not charges:
+        return 0
+    keys = {charge.idempotency_key for charge in charges}
+    written = LedgerEntry.objects.filter(kind=LedgerKind.CHARGE, idempotency_key__in=keys)
+    before = written.count()
+    LedgerEntry.objects.bulk_create(charges, ignore_conflicts=True, batch_size=1000)
+    return written.count() - before
 
 
 def budget_validate_target(*, workspace, agent=None, api_key=None) -> None:

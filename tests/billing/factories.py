@@ -79,3 +79,22 @@ class OverageRecordFactory(factory.django.DjangoModelFactory):
     period_start = factory.LazyFunction(lambda: _month_start().date())
     tokens = 5000
     amount_usd = Decimal("0.0125")
+
+
+class SpoolRecordFactory(factory.DictFactory):
+    """A usage record as the gateway spools it (`CallRecord.as_spool_record`), for `usage_records_ingest`."""
+
+    generation_id = factory.Sequence(lambda n: f"gen-spool-{n:08d}")
+    workspace_id = factory.LazyFunction(lambda: WorkspaceFactory().pk)
+    endpoint = "chat.completions"
+    requested_model = "openai/gpt-4o-mini"
+    model_name = "openai/gpt-4o-mini"
+    provider_slug = "openai"
+    is_byok = False
+    prompt_tokens = 120
+    completion_tokens = 40
+    cost_usd = "0.0000420000"
+    price_unknown = factory.LazyAttribute(lambda o: o.cost_usd is None)
+    status = "success"
+    http_status = 200
+    created_at = factory.LazyFunction(lambda: timezone.now().isoformat())

@@ -73,12 +73,12 @@ class TestLedgerTopup:
         assert LedgerEntry.objects.count() == 1
         assert ledger_balance(workspace=workspace) == Decimal("10")
 
-    def test_reusing_a_key_for_another_amount_conflicts(self):
+    def test_reusing_a_key_for_another_amount_is_refused(self):
         workspace = WorkspaceFactory()
         ledger_topup(workspace=workspace, amount_usd=Decimal("10"), idempotency_key="k")
         with pytest.raises(ApplicationError) as exc:
             ledger_topup(workspace=workspace, amount_usd=Decimal("11"), idempotency_key="k")
-        assert exc.value.status == 409
+        assert (exc.value.status, exc.value.code) == (400, "idempotency_key_reused")
         assert LedgerEntry.objects.count() == 1
 
     def test_the_same_key_in_another_workspace_is_a_new_entry(self):
