@@ -8,13 +8,20 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from apps.analytics.models import UsageRecord
-from apps.billing.models import Budget, BudgetAlert, BudgetPeriod, BudgetScope, LedgerEntry
+from apps.billing.models import MONEY, Budget, BudgetAlert, BudgetPeriod, BudgetScope, LedgerEntry
 from apps.workspaces.models import Agent
+
+LEDGER_QUANTUM = Decimal(1).scaleb(-MONEY["decimal_places"])
+
+
+def ledger_sum(total: Decimal | None) -> Decimal:
+    """A sum of ledger amounts to the ledger's precision. SQLite (the embedded mode) adds decimals as floats; every
+    amount has at most 8 decimals, so rounding the sum to 8 gives the exact figure back (up to ~10^7 USD)."""
+    return Decimal("0") if total is None else total.quantize(LEDGER_QUANTUM)
 
 
 def ledger_balance(*, workspace) -> Decimal:
-    total = LedgerEntry.objects.filter(workspace=workspace).aggregate(total=Sum("amount_usd"))["total"]
-    return total if total is not None else Decimal("0")
+    return ledger_sum(LedgerEntry.objects.filter(workspace=workspace).aggregate(total=Sum("amount_usd"))["total"])
 
 
 def ledger_entry_list(*, workspace) -> QuerySet[LedgerEntry]:
@@ -32,7 +39,7 @@ def ledger_totals(*, workspace) -> LedgerTotals:
     totals = LedgerEntry.objects.filter(workspace=workspace).aggregate(
         credits=Sum("amount_usd", filter=Q(amount_usd__gt=0)), balance=Sum("amount_usd")
     )
-    return LedgerTotals(credits=totals["credits"] or Decimal("0"), balance=totals["balance"] or Decimal("0"))
+    return LedgerTotals(credits=ledger_sum(totals["credits"]), balance=ledger_sum(totals["balance"]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,13 @@ import openai
 import pytest
 from django.conf import settings
 
-from apps.billing.admission import admission_backend, to_units
-from apps.billing.models import BudgetAction, OverageRecord
+from apps.billing.models import BudgetAction, LedgerEntry, LedgerKind, OverageRecord
+from apps.billing.selectors import ledger_balance
+from apps.billing.services import credit_transfer, ledger_topup
 from apps.routing.gateway import context
 from tests.billing.factories import BudgetFactory
 from tests.keys.factories import ApiKeyFactory, ProviderKeyFactory
+from tests.workspaces.factories import WorkspaceFactory
 
 MODEL = "openai/gpt-4o-mini"
 HELLO = [{"role": "user", "content": "Hi"}]
@@ -68,6 +70,10 @@ class TestBudgets:
     def test_200_concurrent_requests_never_spend_past_a_budget_that_allows_about_100(self, gateway):
         limit = CALL_COST * 100
         BudgetFactory(workspace=gateway.workspace, limit_usd=limit, action=BudgetAction.BLOCK)
+        # On prepaid credits too, so every call is also charged to the ledger.
+        gateway.workspace.billing_mode = "prepaid"
+        gateway.workspace.save()
+        ledger_topup(workspace=gateway.workspace, amount_usd=Decimal("1"))
         gateway.mock.state.rules["gpt-4o-mini"] = {"delay_ms": 20}  # keep them in flight together
 
         responses = asyncio.run(_burst(gateway, 200))
@@ -89,6 +95,10 @@ class TestBudgets:
         assert len(refused) > 0 and len(ok) >= int(limit / CALL_HOLD)
         # Refusals cost nothing and hold nothing: every hold was settled or released.
         assert all(r.cost_usd in (None, 0) for r in records if r.status != "success")
+        # The ledger balances to the cent (and exactly): one charge per call that went through.
+        charges = LedgerEntry.objects.filter(workspace=gateway.workspace, kind=LedgerKind.CHARGE)
+        assert charges.count() == len(ok) and -sum(c.amount_usd for c in charges) == spent
+        assert ledger_balance(workspace=gateway.workspace) == Decimal("1") - spent
 
     def test_a_refused_call_gets_429_budget_exceeded_and_reaches_no_provider(self, gateway):
         BudgetFactory(workspace=gateway.workspace, limit_usd=CALL_HOLD * 2, action=BudgetAction.BLOCK)
@@ -153,17 +163,33 @@ class TestQuota:
 
 
 class TestCredits:
-    def test_a_prepaid_workspace_without_credit_gets_402_insufficient_credits(self, gateway):
+    def test_a_prepaid_workspace_is_refused_402_when_its_balance_cannot_cover_the_hold(self, gateway):
         gateway.workspace.billing_mode = "prepaid"
         gateway.workspace.save()
-        context.clear_caches()
         with pytest.raises(openai.APIStatusError) as refused:
             client(gateway).chat.completions.create(model=MODEL, messages=HELLO, max_tokens=10)
         assert refused.value.status_code == 402 and refused.value.code == "insufficient_credits"
 
-        admission_backend().credits_changed(gateway.workspace.pk, to_units(CALL_HOLD))
+        ledger_topup(workspace=gateway.workspace, amount_usd=CALL_HOLD)  # reaches the counters on commit
         assert ask(gateway).status_code == 200
-        assert ask(gateway).status_code == 402  # $0.00000015 left
+        assert ask(gateway).status_code == 402  # $0.00000075 left
+        ledger_topup(workspace=gateway.workspace, amount_usd=Decimal("1"))
+        assert ask(gateway).status_code == 200
+        gateway.records(4)  # charges are written with the usage records
+        assert ledger_balance(workspace=gateway.workspace) == CALL_HOLD + 1 - 2 * CALL_COST
+
+    def test_credits_moved_away_by_a_transfer_are_no_longer_spendable(self, gateway):
+        payee = WorkspaceFactory(slug="payee")
+        gateway.workspace.billing_mode = "prepaid"
+        gateway.workspace.save()
+        ledger_topup(workspace=gateway.workspace, amount_usd=Decimal("0.00001"))
+        assert ask(gateway).status_code == 200  # $0.000004 left: less than a hold
+        ledger_topup(workspace=gateway.workspace, amount_usd=Decimal("0.00001"))
+        credit_transfer(
+            payer=gateway.workspace, payee_slug_or_id="payee", amount_usd=Decimal("0.00001"), idempotency_key="t1"
+        )
+        assert ask(gateway).status_code == 402
+        assert ledger_balance(workspace=payee) == Decimal("0.00001")
 
 
 class TestRateLimits:
