@@ -12,7 +12,6 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ParseError, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -28,7 +27,7 @@ from apps.billing.services import (
     ledger_refund,
     ledger_topup,
 )
-from apps.core.api import ErrorSerializer, WorkspaceAPIView
+from apps.core.api import ErrorSerializer, PagePagination, WorkspaceAPIView
 from apps.core.errors import ApplicationError
 from apps.keys.authentication import HasWorkspace
 from apps.keys.models import ApiKey
@@ -120,12 +119,6 @@ class LedgerEntryPageSerializer(serializers.Serializer):
     results = LedgerEntryOutputSerializer(many=True)
 
 
-class LedgerEntryPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 class CreditBalanceApi(WorkspaceAPIView):
     class CreditBalanceOutputSerializer(serializers.Serializer):
         balance = MoneyField(help_text="The sum of every ledger entry.")
@@ -169,7 +162,7 @@ class LedgerEntryListApi(WorkspaceAPIView):
         parameters=[
             LedgerEntryFilterSerializer,
             OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description=f"At most {LedgerEntryPagination.max_page_size}."),
+            OpenApiParameter("page_size", int, description=f"At most {PagePagination.max_page_size}."),
         ],
         responses={200: LedgerEntryPageSerializer, **_errors(404)},
     )
@@ -184,7 +177,7 @@ class LedgerEntryListApi(WorkspaceAPIView):
             entries = entries.filter(created_at__gte=wanted["since"])
         if "before" in wanted:
             entries = entries.filter(created_at__lt=wanted["before"])
-        paginator = LedgerEntryPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(entries, request, view=self)
         return paginator.get_paginated_response(LedgerEntryOutputSerializer(page, many=True).data)
 

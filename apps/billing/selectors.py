@@ -95,6 +95,26 @@ def _thresholds(values) -> tuple[int, ...]:
     return tuple(sorted(int(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)))
 
 
+def budget_spend_in_windows(*, budgets, windows: dict[int, tuple[datetime, datetime]]) -> dict[int, Decimal]:
+    """Each budget's usage cost in its window (budget id → (start, end)), only its agent's or API key's for those
+    scopes, summed in the database in one query; the budgets may belong to several workspaces."""
+    sums = {}
+    for budget in budgets:
+        start, end = windows[budget.pk]
+        spent = Q(workspace_id=budget.workspace_id, created_at__gte=start, created_at__lt=end)
+        if budget.scope == BudgetScope.AGENT:
+            spent &= Q(agent_id=budget.agent_id)
+        elif budget.scope == BudgetScope.API_KEY:
+            spent &= Q(api_key_id=budget.api_key_id)
+        sums[f"budget_{budget.pk}"] = Sum("cost_usd", filter=spent)
+    earliest = min(start for start, _ in windows.values())
+    latest = max(end for _, end in windows.values())
+    totals = UsageRecord.objects.filter(
+        workspace_id__in={budget.workspace_id for budget in budgets}, created_at__gte=earliest, created_at__lt=latest
+    ).aggregate(**sums)
+    return {budget.pk: totals[f"budget_{budget.pk}"] or Decimal("0") for budget in budgets}
+
+
 def budget_standings(
     *, workspace_id: int, agent_id: int | None, api_key_id: int | None, now: datetime | None = None
 ) -> list[BudgetStanding]:
@@ -128,20 +148,7 @@ def budget_standings(
     now = now or timezone.now()
     zone = workspace_zone(budgets[0].workspace.timezone)
     windows = {budget.pk: budget_window(period=budget.period, now=now, zone=zone) for budget in budgets}
-    sums = {}
-    for budget in budgets:
-        start, end = windows[budget.pk]
-        spent = Q(created_at__gte=start, created_at__lt=end)
-        if budget.scope == BudgetScope.AGENT:
-            spent &= Q(agent_id=budget.agent_id)
-        elif budget.scope == BudgetScope.API_KEY:
-            spent &= Q(api_key_id=budget.api_key_id)
-        sums[f"budget_{budget.pk}"] = Sum("cost_usd", filter=spent)
-    earliest = min(start for start, _ in windows.values())
-    latest = max(end for _, end in windows.values())
-    totals = UsageRecord.objects.filter(
-        workspace_id=workspace_id, created_at__gte=earliest, created_at__lt=latest
-    ).aggregate(**sums)
+    spent = budget_spend_in_windows(budgets=budgets, windows=windows)
     return [
         BudgetStanding(
             budget_id=budget.pk,
@@ -149,7 +156,7 @@ def budget_standings(
             period=budget.period,
             action=budget.action,
             limit_usd=budget.limit_usd,
-            spent_usd=totals[f"budget_{budget.pk}"] or Decimal("0"),
+            spent_usd=spent[budget.pk],
             window_start=windows[budget.pk][0],
             window_end=windows[budget.pk][1],
             thresholds=_thresholds(budget.alert_thresholds),
@@ -217,20 +224,8 @@ def budget_spend_map(*, budgets: Sequence[Budget], now: datetime | None = None) 
         budget.pk: budget_window(period=budget.period, now=now, zone=workspace_zone(budget.workspace.timezone))
         for budget in budgets
     }
-    sums = {}
-    for budget in budgets:
-        start, end = windows[budget.pk]
-        spent = Q(workspace_id=budget.workspace_id, created_at__gte=start, created_at__lt=end)
-        if budget.scope == BudgetScope.AGENT:
-            spent &= Q(agent_id=budget.agent_id)
-        elif budget.scope == BudgetScope.API_KEY:
-            spent &= Q(api_key_id=budget.api_key_id)
-        sums[f"budget_{budget.pk}"] = Sum("cost_usd", filter=spent)
+    spent = budget_spend_in_windows(budgets=budgets, windows=windows)
     earliest = min(start for start, _ in windows.values())
-    latest = max(end for _, end in windows.values())
-    totals = UsageRecord.objects.filter(
-        workspace_id__in={budget.workspace_id for budget in budgets}, created_at__gte=earliest, created_at__lt=latest
-    ).aggregate(**sums)
     alerts: dict[int, list[BudgetAlertSent]] = {budget.pk: [] for budget in budgets}
     rows = BudgetAlert.objects.filter(budget_id__in=list(alerts), window_start__gte=earliest).order_by("threshold")
     for budget_id, window_start, threshold, spent_usd, sent_at in rows.values_list(
@@ -241,7 +236,7 @@ def budget_spend_map(*, budgets: Sequence[Budget], now: datetime | None = None) 
     return {
         budget.pk: BudgetSpend(
             limit_usd=budget.limit_usd,
-            spent_usd=totals[f"budget_{budget.pk}"] or Decimal("0"),
+            spent_usd=spent[budget.pk],
             window_start=windows[budget.pk][0],
             window_end=windows[budget.pk][1],
             thresholds=tuple(sorted(set(_thresholds(budget.alert_thresholds)))),

@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.analytics.models import UsageRecord
 from apps.billing.admission import BUDGET, CREDITS, QUOTA, REQUESTS, TOKENS, Counter, RateLimit, to_units
 from apps.billing.models import Budget, BudgetAction, BudgetPeriod, BudgetScope
-from apps.billing.selectors import budget_window, ledger_balance, workspace_zone
+from apps.billing.selectors import budget_spend_in_windows, budget_window, ledger_balance, workspace_zone
 
 SCOPE_LABELS = {BudgetScope.WORKSPACE: "workspace", BudgetScope.AGENT: "agent", BudgetScope.API_KEY: "API key"}
 
@@ -142,14 +142,7 @@ def counter_seed(counter: Counter) -> tuple[int, int]:
     if kind == BUDGET:
         _, budget_id, start, end = counter.seed
         budget = Budget.objects.get(pk=budget_id)
-        records = UsageRecord.objects.filter(
-            workspace_id=budget.workspace_id, created_at__gte=start, created_at__lt=end
-        )
-        if budget.scope == BudgetScope.AGENT:
-            records = records.filter(agent_id=budget.agent_id)
-        elif budget.scope == BudgetScope.API_KEY:
-            records = records.filter(api_key_id=budget.api_key_id)
-        return to_units(records.aggregate(total=Sum("cost_usd"))["total"]), 0
+        return to_units(budget_spend_in_windows(budgets=[budget], windows={budget_id: (start, end)})[budget_id]), 0
     if kind == QUOTA:
         _, workspace_id, start, end = counter.seed
         total = UsageRecord.objects.filter(

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, serializers
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import APIView
@@ -34,6 +35,14 @@ class WorkspaceAPIView(APIView):
         """The member acting, for audit events and `created_by`: the session user, or the API key's creator."""
         user = self.request.user
         return user if user.is_authenticated else None
+
+
+class PagePagination(PageNumberPagination):
+    """Pages of 50 by default; `?page_size=` up to 200."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -4,11 +4,10 @@ minute): rolling-window figures and circuit state. The gateway itself reads the 
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
 
 from apps.analytics.models import CircuitState
 from apps.analytics.selectors import model_health_list
-from apps.core.api import ErrorSerializer, WorkspaceAPIView
+from apps.core.api import ErrorSerializer, PagePagination, WorkspaceAPIView
 
 
 class ModelHealthOutputSerializer(serializers.Serializer):
@@ -37,12 +36,6 @@ class ModelHealthPageSerializer(serializers.Serializer):
     results = ModelHealthOutputSerializer(many=True)
 
 
-class ModelHealthPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-
 class ModelHealthListApi(WorkspaceAPIView):
     class ModelHealthFilterSerializer(serializers.Serializer):
         model = serializers.CharField(required=False, max_length=255, help_text="A canonical id: `openai/gpt-4o-mini`.")
@@ -58,7 +51,7 @@ class ModelHealthListApi(WorkspaceAPIView):
         parameters=[
             ModelHealthFilterSerializer,
             OpenApiParameter("page", int, description="Page number, from 1."),
-            OpenApiParameter("page_size", int, description=f"At most {ModelHealthPagination.max_page_size}."),
+            OpenApiParameter("page_size", int, description=f"At most {PagePagination.max_page_size}."),
         ],
         responses={
             200: ModelHealthPageSerializer,
@@ -75,6 +68,6 @@ class ModelHealthListApi(WorkspaceAPIView):
             model_id=filters.validated_data.get("model"),
             circuit_state=filters.validated_data.get("state"),
         )
-        paginator = ModelHealthPagination()
+        paginator = PagePagination()
         page = paginator.paginate_queryset(health, request, view=self)
         return paginator.get_paginated_response(ModelHealthOutputSerializer(page, many=True).data)
