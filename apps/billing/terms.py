@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from apps.analytics.models import UsageRecord
 from apps.billing.admission import BUDGET, CREDITS, QUOTA, REQUESTS, TOKENS, Counter, RateLimit, to_units
 from apps.billing.models import Budget, BudgetAction, BudgetPeriod, BudgetScope
 from apps.billing.selectors import budget_spend_in_windows, budget_window, ledger_balance, workspace_zone
+from apps.workspaces.models import Plan
 
 SCOPE_LABELS = {BudgetScope.WORKSPACE: "workspace", BudgetScope.AGENT: "agent", BudgetScope.API_KEY: "API key"}
 
@@ -43,6 +44,7 @@ class BillingTerms:
     workspace_rpm: int | None
     workspace_tpm: int | None
     budgets: tuple[BlockingBudget, ...] = field(default_factory=tuple)
+    upgrade: str = ""  # the next plan with a larger quota, for the quota_exceeded message: "Pro (5,000,000 tokens)"
 
 
 def usd(amount: Decimal) -> str:
@@ -57,6 +59,7 @@ def billing_terms_for(*, api_key) -> BillingTerms:
         "id", "scope", "agent_id", "api_key_id", "period", "limit_usd"
     )
     return BillingTerms(
+        upgrade=_upgrade_hint(plan),
         workspace_id=workspace.pk,
         timezone=workspace.timezone,
         plan_name=plan.name,
@@ -70,6 +73,18 @@ def billing_terms_for(*, api_key) -> BillingTerms:
         workspace_tpm=plan.tpm_limit,
         budgets=tuple(BlockingBudget(b.pk, b.scope, b.agent_id, b.api_key_id, b.period, b.limit_usd) for b in budgets),
     )
+
+
+def _upgrade_hint(plan) -> str:
+    """The first plan above this one with a larger monthly quota (or none), as a message names it."""
+    if plan.monthly_token_quota is None:
+        return ""
+    larger = Q(monthly_token_quota__isnull=True) | Q(monthly_token_quota__gt=plan.monthly_token_quota)
+    upgrade = Plan.objects.filter(larger, sort_order__gt=plan.sort_order).order_by("sort_order").first()
+    if upgrade is None:
+        return ""
+    quota = "unlimited tokens" if upgrade.monthly_token_quota is None else f"{upgrade.monthly_token_quota:,} tokens"
+    return f"{upgrade.name} ({quota} a month)"
 
 
 def call_counters(

@@ -22,7 +22,7 @@ from apps.billing.services import credit_transfer, ledger_topup
 from apps.routing.gateway import context
 from tests.billing.factories import BudgetFactory
 from tests.keys.factories import ApiKeyFactory, ProviderKeyFactory
-from tests.workspaces.factories import WorkspaceFactory
+from tests.workspaces.factories import PlanFactory, WorkspaceFactory
 
 MODEL = "openai/gpt-4o-mini"
 HELLO = [{"role": "user", "content": "Hi"}]
@@ -130,13 +130,14 @@ class TestBudgets:
 class TestQuota:
     def test_over_quota_is_refused_with_the_plan_and_how_to_upgrade_and_byok_calls_do_not_count(self, gateway):
         terms_changed(gateway, monthly_token_quota=30, overage_allowed=False, name="Starter")
+        PlanFactory(name="Pro", sort_order=gateway.workspace.plan.sort_order + 1, monthly_token_quota=5_000_000)
         assert ask(gateway).status_code == 200  # 13 tokens used
         assert ask(gateway).status_code == 200  # 26: a hold of 15 no longer fits
         refused = ask(gateway)
         assert refused.status_code == 429
         error = refused.json()["error"]
         assert error["code"] == "quota_exceeded" and "Starter plan" in error["message"]
-        assert "Upgrade" in error["message"] and "BYOK" in error["message"]
+        assert "Upgrade to Pro (5,000,000 tokens a month)" in error["message"] and "BYOK" in error["message"]
 
         ProviderKeyFactory(workspace=gateway.workspace, provider=gateway.providers["openai"])
         context.clear_caches()

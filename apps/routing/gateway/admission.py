@@ -53,7 +53,7 @@ def _usd(units: int) -> str:
     return f"${from_units(max(units, 0)).normalize():f}"
 
 
-def refusal(admission: Admission, *, cost_units: int, tokens: int) -> GatewayError:
+def refusal(admission: Admission, terms, *, cost_units: int, tokens: int) -> GatewayError:
     if (limit := admission.refused_rate) is not None:
         unit = "requests" if limit.kind == REQUESTS else "tokens"
         wait = max(1, math.ceil(admission.retry_after or 1))
@@ -65,11 +65,14 @@ def refusal(admission: Admission, *, cost_units: int, tokens: int) -> GatewayErr
         )
     counter: Counter = admission.refused_counter
     if counter.kind == QUOTA:
+        upgrade = (
+            f"Upgrade to {hint} in the marketplace," if (hint := terms.upgrade) else "Upgrade the workspace's plan,"
+        )
         return GatewayError(
             429,
             f"This request could use up to {tokens:,} tokens, and {counter.label} has "
-            f"{max(admission.available, 0):,} left this month. Upgrade the workspace's plan to raise the quota, or add "
-            "your own provider key (BYOK): calls paid with it do not count against the quota.",
+            f"{max(admission.available, 0):,} left this month. {upgrade} or add your own provider key (BYOK): calls "
+            "paid with it do not count against the quota.",
             code="quota_exceeded",
         )
     if counter.kind == CREDITS:
@@ -125,7 +128,7 @@ async def admit(record: CallRecord, body: dict, candidates: list[ModelRoute]) ->
         return None
     record.rate_states = admission.rates
     if not admission.allowed:
-        raise refusal(admission, cost_units=cost_units, tokens=tokens)
+        raise refusal(admission, terms, cost_units=cost_units, tokens=tokens)
     return admission.hold
 
 
