@@ -76,11 +76,15 @@ class DatabaseAdmission:
         hold_seconds: float,
         seeder: Seeder,
     ) -> Admission:
+        if not amounts:  # rate limits only: no database, no thread hop
+            return self._count_rates(workspace_id, rates)
         return await sync_to_async(self.reserve_sync, thread_sensitive=True)(
             workspace_id, amounts, rates, hold_seconds=hold_seconds, seeder=seeder
         )
 
     def reserve_sync(self, workspace_id, amounts, rates, *, hold_seconds: float, seeder: Seeder) -> Admission:
+        if not amounts:  # rate limits only: process memory, no transaction
+            return self._count_rates(workspace_id, rates)
         now = timezone.now()
         with transaction.atomic():
             self._release_expired(now)
@@ -104,13 +108,7 @@ class DatabaseAdmission:
                 tokens=sum(a for c, a in hold_amounts if _is_tokens(c)),
                 expires_at=now + timedelta(seconds=hold_seconds),
             )
-        window, _ = rate_window(now.timestamp())
-        token_windows = [
-            (f"{workspace_id}:{limit.key}:{window}", amount)
-            for limit, amount in rates
-            if limit.kind == TOKENS and amount
-        ]
-        admission.hold = Hold(str(reservation.pk), workspace_id, amounts, token_windows)
+        admission.hold.id, admission.hold.amounts = str(reservation.pk), amounts
         return admission
 
     def _locked_rows(self, workspace_id: int, counters: list[Counter], seeder: Seeder, now) -> dict:
@@ -154,8 +152,8 @@ class DatabaseAdmission:
         reservation.delete()
 
     def _count_rates(self, workspace_id: int, rates: list[tuple[RateLimit, int]]) -> Admission:
-        now = now_seconds()
-        window, reset = rate_window(now)
+        """Count the call in its rate-limit windows, or refuse; an admitted call gets a hold with no amounts yet."""
+        window, reset = rate_window(now_seconds())
         keys = [f"{workspace_id}:{limit.key}:{window}" for limit, _ in rates]
         with self._rates_lock:
             for key, (limit, amount) in zip(keys, rates, strict=True):
@@ -168,34 +166,45 @@ class DatabaseAdmission:
                 self._rates[key] = counted = self._rates.get(key, 0) + amount
                 states.append(RateState(limit, max(0, limit.limit - counted), reset))
             self._forget_old_windows(window)
-        return Admission(True, rates=states)
+        token_windows = [
+            (key, amount) for key, (limit, amount) in zip(keys, rates, strict=True) if limit.kind == TOKENS
+        ]
+        return Admission(True, hold=Hold("", workspace_id, [], token_windows), rates=states)
 
     def _forget_old_windows(self, window: int) -> None:
         if len(self._rates) > 10_000:
             oldest = window - RATE_WINDOW_SECONDS
             self._rates = {k: v for k, v in self._rates.items() if int(k.rsplit(":", 1)[1]) >= oldest}
 
+    @staticmethod
+    def _settle_counters(hold: Hold, actual: dict[str, int]) -> dict[str, int]:
+        over = {}
+        reservation = Reservation.objects.select_for_update().filter(pk=hold.id).first()
+        if reservation is not None:  # else it expired and was released already
+            DatabaseAdmission._release(reservation)
+        for counter, _ in hold.amounts:
+            amount = actual.get(counter.key, 0)
+            if amount <= 0:
+                continue
+            row = SpendCounter.objects.select_for_update().filter(key=_row_key(hold.workspace_id, counter.key)).first()
+            if row is None:
+                continue
+            before = _spent(row, counter)
+            SpendCounter.objects.filter(pk=row.pk).update(**_spend_change(counter, amount))
+            if counter.soft and (past := max(0, before + amount - max(counter.limit, before))):
+                over[counter.key] = past
+        return over
+
     async def settle(self, hold: Hold, actual: dict[str, int], *, tokens: int) -> dict[str, int]:
+        if not hold.amounts:
+            return self.settle_sync(hold, actual, tokens=tokens)  # rate windows only: no database
         return await sync_to_async(self.settle_sync, thread_sensitive=True)(hold, actual, tokens=tokens)
 
     def settle_sync(self, hold: Hold, actual: dict[str, int], *, tokens: int) -> dict[str, int]:
         over = {}
-        with transaction.atomic():
-            reservation = Reservation.objects.select_for_update().filter(pk=hold.id).first()
-            if reservation is not None:  # else it expired and was released already
-                self._release(reservation)
-            for counter, _ in hold.amounts:
-                amount = actual.get(counter.key, 0)
-                if amount <= 0:
-                    continue
-                key = _row_key(hold.workspace_id, counter.key)
-                row = SpendCounter.objects.select_for_update().filter(key=key).first()
-                if row is None:
-                    continue
-                before = _spent(row, counter)
-                SpendCounter.objects.filter(pk=row.pk).update(**_spend_change(counter, amount))
-                if counter.soft and (past := max(0, before + amount - max(counter.limit, before))):
-                    over[counter.key] = past
+        if hold.amounts:
+            with transaction.atomic():
+                over = self._settle_counters(hold, actual)
         with self._rates_lock:
             for key, estimated in hold.token_windows:
                 if key in self._rates:
