@@ -300,8 +300,9 @@ class RedisPipe:
 
     async def _open(self, loop: asyncio.AbstractEventLoop) -> _Connection:
         # Connections of loops that have ended are forgotten (they closed themselves when their tasks were cancelled).
-        for old in [old for old in self._connections if old.is_closed()]:
-            del self._connections[old]
+        for old in list(self._connections):  # list(): other threads' loops may add theirs meanwhile
+            if old.is_closed():
+                self._connections.pop(old, None)
         address = self._address
         try:
             _, connection = await asyncio.wait_for(
