@@ -20,13 +20,17 @@ from apps.billing.admission import (
     QUOTA,
     REQUESTS,
     TOKENS,
+    AdmissionUnavailable,
     Counter,
     DatabaseAdmission,
+    Hold,
     RateLimit,
     RedisAdmission,
     from_units,
 )
+from apps.billing.admission.redis_backend import REDIS_TIMEOUT_SECONDS
 from apps.billing.models import Reservation, SpendCounter
+from tests.core.redis_fakes import CLOSE, SILENT, FakeRedis
 from tests.workspaces.factories import WorkspaceFactory
 
 needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")
@@ -183,6 +187,35 @@ def test_the_database_backend_keeps_counters_and_holds_in_rows(db):
     row.refresh_from_db()
     assert (row.reserved_usd, row.spent_usd) == (0, from_units(25))
     assert not Reservation.objects.exists()  # settled holds are forgotten: the table stays small
+
+
+@pytest.mark.parametrize("mode", [SILENT, CLOSE])
+def test_a_redis_that_does_not_answer_makes_admission_unavailable_within_the_timeout(mode):
+    budget = _counter()
+    hold = Hold("a-hold", WORKSPACE, [(budget, 1)], [])
+
+    async def scenario() -> list[float]:
+        waited = []
+        async with FakeRedis(mode) as fake:
+            backend = RedisAdmission(fake.url(db=0))
+            for call in (
+                backend.reserve(WORKSPACE, [(budget, 1)], [], hold_seconds=60, seeder=lambda c: (0, 0)),
+                backend.settle(hold, {budget.key: 1}, tokens=0),
+            ):
+                started = time.monotonic()
+                with pytest.raises(AdmissionUnavailable):
+                    await call
+                waited.append(time.monotonic() - started)
+        return waited
+
+    assert all(w < REDIS_TIMEOUT_SECONDS + 0.25 for w in asyncio.run(scenario()))
+
+
+def test_no_redis_at_all_makes_admission_unavailable():
+    backend = RedisAdmission("redis://127.0.0.1:1/0")
+    coroutine = backend.reserve(WORKSPACE, [(_counter(), 1)], [], hold_seconds=60, seeder=lambda c: (0, 0))
+    with pytest.raises(AdmissionUnavailable):
+        asyncio.run(coroutine)
 
 
 OTHER_PROCESS = textwrap.dedent(

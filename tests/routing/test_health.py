@@ -24,6 +24,8 @@ from apps.routing.health import (
     RedisHealthTracker,
     is_provider_failure,
 )
+from apps.routing.health.redis_backend import REDIS_TIMEOUT_SECONDS
+from tests.core.redis_fakes import SILENT, FakeRedis
 
 MODEL, PROVIDER = "acme/model-1", "acme"
 RULES = HealthRules(
@@ -327,6 +329,19 @@ def test_an_unreachable_redis_lets_requests_through(clock, caplog):
 
     admission, open_set = asyncio.run(scenario())
     assert (admission.allowed, open_set) == (True, {})
+    assert "Redis unavailable" in caplog.text
+
+
+def test_a_redis_that_does_not_answer_lets_requests_through_within_the_timeout(clock, caplog):
+    async def scenario() -> tuple:
+        async with FakeRedis(SILENT) as fake:
+            tracker = RedisHealthTracker(fake.url(db=0), RULES, clock=clock)
+            started = time.monotonic()
+            admission = await tracker.admit(MODEL)
+            return admission, time.monotonic() - started
+
+    admission, waited = asyncio.run(scenario())
+    assert admission.allowed is True and waited < REDIS_TIMEOUT_SECONDS + 0.25
     assert "Redis unavailable" in caplog.text
 
 

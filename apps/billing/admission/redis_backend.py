@@ -6,10 +6,11 @@ Keys, all of one workspace under one hash tag (`sy:bill:{w<id>}:`), so a cluster
     <rate key>:<window>    string  requests or tokens counted in a one-minute window
 """
 
-import asyncio
 import uuid
 
 from asgiref.sync import sync_to_async
+
+from apps.core.redis_pipe import RedisPipe, Script, shared_redis_pipe
 
 from .base import (
     CREDITS,
@@ -28,7 +29,6 @@ from .base import (
 )
 
 REDIS_TIMEOUT_SECONDS = 0.5
-MAX_CONNECTIONS = 64  # per process
 
 RESERVE_LUA = """
 -- KEYS: per counter its hash and its holds; then the rate windows.
@@ -136,37 +136,23 @@ return 1
 """
 
 
+RESERVE_SCRIPT, SETTLE_SCRIPT, SEED_SCRIPT = Script(RESERVE_LUA), Script(SETTLE_LUA), Script(SEED_LUA)
+
+
 def _prefix(workspace_id: int) -> str:
     return f"sy:bill:{{w{workspace_id}}}:"
 
 
 class RedisAdmission:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, client: RedisPipe | None = None):
+        """`client`: what runs the scripts (by default the process's pipelined client of `url`)."""
         self.url = url
-        self._async: tuple | None = None  # (event loop, scripts)
+        self._pipe = client or shared_redis_pipe(url, timeout=REDIS_TIMEOUT_SECONDS)
         self._sync = None
 
     @staticmethod
     def _timeouts() -> dict:
         return {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}
-
-    def _scripts(self) -> tuple:
-        """(reserve, settle, seed) scripts on a client of the running loop: redis.asyncio connections belong to one."""
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async[0] is not loop:
-            import redis.asyncio
-
-            # A burst past the pool's size waits for a connection instead of failing.
-            pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self.url,
-                decode_responses=True,
-                max_connections=MAX_CONNECTIONS,
-                timeout=REDIS_TIMEOUT_SECONDS * 4,
-                **self._timeouts(),
-            )
-            client = redis.asyncio.Redis(connection_pool=pool)
-            self._async = (loop, tuple(client.register_script(s) for s in (RESERVE_LUA, SETTLE_LUA, SEED_LUA)))
-        return self._async[1]
 
     async def reserve(
         self,
@@ -179,7 +165,7 @@ class RedisAdmission:
     ) -> Admission:
         from redis import RedisError
 
-        reserve_script, _, seed_script = self._scripts()
+        pipe = self._pipe
         prefix = _prefix(workspace_id)
         now = now_seconds()
         window, reset = rate_window(now)
@@ -200,12 +186,12 @@ class RedisAdmission:
             args += [limit.limit, amount]
         try:
             for _ in range(len(amounts) + 1):
-                reply = await reserve_script(keys=keys, args=args)
+                reply = await pipe.evalsha(RESERVE_SCRIPT, keys, args)
                 if reply[0] != "seed":
                     break
                 counter = amounts[int(reply[1]) - 1][0]
                 spent, credit = await sync_to_async(seeder, thread_sensitive=True)(counter)
-                await seed_script(keys=[prefix + counter.key], args=[spent, credit, counter_ttl(counter, now)])
+                await pipe.evalsha(SEED_SCRIPT, [prefix + counter.key], [spent, credit, counter_ttl(counter, now)])
         except RedisError as exc:
             raise AdmissionUnavailable(str(exc)) from exc
         if reply[0] == "refused":
@@ -230,7 +216,6 @@ class RedisAdmission:
         expiry instead."""
         from redis import RedisError
 
-        _, settle_script, _ = self._scripts()
         prefix = _prefix(hold.workspace_id)
         keys = [k for counter, _ in hold.amounts for k in (prefix + counter.key, prefix + counter.key + ":holds")]
         keys += [key for key, _ in hold.token_windows]
@@ -239,7 +224,7 @@ class RedisAdmission:
             args += [actual.get(counter.key, 0), counter.limit, int(counter.soft)]
         args += [tokens - estimated for _, estimated in hold.token_windows]
         try:
-            over = await settle_script(keys=keys, args=args)
+            over = await self._pipe.evalsha(SETTLE_SCRIPT, keys, args)
         except RedisError as exc:
             raise AdmissionUnavailable(str(exc)) from exc
         return {counter.key: int(o) for (counter, _), o in zip(hold.amounts, over, strict=True) if int(o)}

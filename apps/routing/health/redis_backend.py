@@ -1,10 +1,11 @@
 """The Redis backend: shared by every process and node. The keys are described in the package's docstring."""
 
-import asyncio
 import logging
 import math
 import time
 from collections.abc import Callable
+
+from apps.core.redis_pipe import Script, shared_redis_pipe
 
 from .base import (
     ADMITTED,
@@ -130,6 +131,9 @@ return until_ms
 """
 
 
+ADMIT_SCRIPT, RECORD_SCRIPT = Script(ADMIT_LUA), Script(RECORD_LUA)
+
+
 class RedisHealthTracker(HealthTracker):
     """Redis backend (its keys: the package's docstring). The async methods fail open: while Redis cannot be
     reached, requests are let through on the last known open set and records are dropped (health is advice, not a
@@ -150,8 +154,7 @@ class RedisHealthTracker(HealthTracker):
         self._client = redis.Redis.from_url(url, decode_responses=True, **self._timeouts())
         self._admit_script = self._client.register_script(ADMIT_LUA)
         self._record_script = self._client.register_script(RECORD_LUA)
-        self._async_loop: asyncio.AbstractEventLoop | None = None
-        self._async: tuple = ()
+        self._pipe = shared_redis_pipe(url, timeout=REDIS_TIMEOUT_SECONDS)  # the async calls: pipelined
         self._open: dict[str, int] = {}  # model → cooldown end (ms), as read at _open_read_at
         self._open_read_at = -math.inf
         self._warned_at = -math.inf
@@ -159,17 +162,6 @@ class RedisHealthTracker(HealthTracker):
     @staticmethod
     def _timeouts() -> dict:
         return {"socket_timeout": REDIS_TIMEOUT_SECONDS, "socket_connect_timeout": REDIS_TIMEOUT_SECONDS}
-
-    def _async_client(self) -> tuple:
-        """(client, admit script, record script) of the running loop: redis.asyncio connections belong to one loop."""
-        loop = asyncio.get_running_loop()
-        if self._async_loop is not loop:
-            import redis.asyncio
-
-            client = redis.asyncio.Redis.from_url(self.url, decode_responses=True, **self._timeouts())
-            self._async = (client, client.register_script(ADMIT_LUA), client.register_script(RECORD_LUA))
-            self._async_loop = loop
-        return self._async
 
     # --- keys and script arguments ---
 
@@ -263,9 +255,9 @@ class RedisHealthTracker(HealthTracker):
         now = self.now_ms()
         if (cached := self._cached_admission(model_id, now)) is not None:
             return cached
-        _, admit_script, _ = self._async_client()
+        call = self._admit_call(model_id, now)
         try:
-            reply = await admit_script(**self._admit_call(model_id, now))
+            reply = await self._pipe.evalsha(ADMIT_SCRIPT, call["keys"], call["args"])
         except RedisError as exc:
             self._unavailable(exc, now)
             return ADMITTED
@@ -284,10 +276,9 @@ class RedisHealthTracker(HealthTracker):
         from redis import RedisError
 
         now = self.now_ms()
-        _, _, record_script = self._async_client()
         call = self._record_call(model_id, provider_slug, now, ok, error_kind, latency_ms, ttft_ms)
         try:
-            until = await record_script(**call)
+            until = await self._pipe.evalsha(RECORD_SCRIPT, call["keys"], call["args"])
         except RedisError as exc:
             self._unavailable(exc, now)
             return
@@ -298,15 +289,15 @@ class RedisHealthTracker(HealthTracker):
 
         now = self.now_ms()
         if now - self._open_read_at >= OPEN_SET_CACHE_SECONDS * 1000:
-            client, _, _ = self._async_client()
             try:
-                flat = await client.zrangebyscore(
-                    self._key("open"), self.rules.forget_open_before(now), "+inf", withscores=True
+                flat = await self._pipe.execute(
+                    "ZRANGEBYSCORE", self._key("open"), self.rules.forget_open_before(now), "+inf", "WITHSCORES"
                 )
             except RedisError as exc:
                 self._unavailable(exc, now)
             else:
-                self._open, self._open_read_at = {m: int(score) for m, score in flat}, now
+                self._open = {flat[i]: int(float(flat[i + 1])) for i in range(0, len(flat), 2)}
+                self._open_read_at = now
         return {m: (until - now) / 1000 for m, until in self._open.items() if until > now}
 
     def admit_sync(self, model_id: str) -> Admission:
