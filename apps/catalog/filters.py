@@ -10,6 +10,7 @@ from decimal import Decimal
 import django_filters as filters
 from django import forms
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django_filters.fields import BaseCSVField
 from drf_spectacular.utils import extend_schema_field
 
 from .classify import PER_MILLION
@@ -79,6 +80,14 @@ class StrictBooleanFilter(filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class ItemsCSVField(BaseCSVField):
+    """Comma-separated values without the empty items (`a,,b,` is `a,b`); none at all is no filter."""
+
+    def clean(self, value):
+        items = [item.strip() for item in value or [] if item.strip()]
+        return super().clean(items) if items else None
+
+
 class ProviderSlugField(forms.SlugField):
     def clean(self, value):
         slug = super().clean(value)
@@ -88,11 +97,12 @@ class ProviderSlugField(forms.SlugField):
 
 
 class ProviderSlugsFilter(filters.BaseInFilter, filters.CharFilter):
+    base_field_class = ItemsCSVField
     field_class = ProviderSlugField
 
 
 class ChoiceInFilter(filters.BaseInFilter, filters.ChoiceFilter):
-    pass
+    base_field_class = ItemsCSVField
 
 
 @extend_schema_field(
@@ -155,7 +165,7 @@ class CatalogModelFilter(filters.FilterSet):
         return queryset.filter(Q(model_id__icontains=value) | Q(display_name__icontains=value) | Exists(alias))
 
     def filter_capabilities(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
-        return queryset.filter(**{CAPABILITIES[capability]: True for capability in value if capability})
+        return queryset.filter(**{CAPABILITIES[capability]: True for capability in value})
 
     def filter_price_at_least(self, queryset: QuerySet, name: str, value: Decimal) -> QuerySet:
         return queryset.filter(price_unknown=False, **{f"{name}__gte": value / PER_MILLION})

@@ -170,6 +170,13 @@ class TestModelFilters:
         assert sorted(ids(client.get(MODELS, {"provider": "openai,groq"}))) == ["groq/m", "openai/m"]
         assert_bad_input(client.get(MODELS, {"provider": "openai,nope"}), "provider", "No provider 'nope'.")
 
+    def test_empty_list_items_are_skipped(self, client):
+        ModelFactory(provider=ProviderFactory(slug="openai"), model_id="openai/m", category="coding")
+        ModelFactory(provider=ProviderFactory(slug="groq"), model_id="groq/m", category="premium")
+        assert ids(client.get(MODELS, {"provider": ",openai,"})) == ["openai/m"]
+        assert ids(client.get(MODELS, {"category": "coding,,"})) == ["openai/m"]
+        assert sorted(ids(client.get(MODELS, {"capabilities": ",", "provider": ""}))) == ["groq/m", "openai/m"]
+
     @pytest.mark.parametrize(
         ("field", "values", "query", "expected"),
         [
