@@ -632,6 +632,7 @@ class TestQueryCounts:
     """Pinned: a page costs the same queries whatever its size (no query per model or provider)."""
 
     AUTH = 3  # session, user, the member's workspace (with its plan)
+    KEY_AUTH = 1  # the API key, with its workspace and plan
 
     @pytest.fixture
     def catalog(self, workspace):
@@ -648,6 +649,12 @@ class TestQueryCounts:
         assert response.json()["count"] == 30
         with django_assert_num_queries(self.AUTH + 3):  # one more to check the provider slug exists
             client.get(MODELS, {"provider": "p1", "search": "model", "sort": "price"})
+
+    def test_model_list_with_an_api_key(self, workspace, catalog, django_assert_num_queries):
+        as_key = bearer(workspace)
+        with django_assert_num_queries(self.KEY_AUTH + 2):  # count, page
+            response = as_key.get(MODELS, {"page_size": "30"})
+        assert len(response.json()["results"]) == 30
 
     def test_model_detail(self, client, catalog, django_assert_num_queries):
         model = Model.objects.order_by("pk").first()
