@@ -8,6 +8,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/keys/", include("apps.keys.urls")),
     path("api/catalog/", include("apps.catalog.insight_urls")),
+    path("api/catalog/", include("apps.catalog.urls")),
     path("api/budgets/", include("apps.billing.budget_urls")),
     path("api/credits/", include("apps.billing.credit_urls")),
     path("api/health/", include("apps.routing.health_urls")),
