@@ -45,6 +45,8 @@ def plan_choices() -> list[tuple[int, str]]:
 
 def model_route_get(*, name: str) -> Model | None:
     """The model named by its canonical id or an alias, with its provider."""
+    if "\x00" in name:  # in no model id, and PostgreSQL refuses it in a query
+        return None
     model = Model.objects.select_related("provider").filter(model_id=name).first()
     if model is None:
         alias = ModelAlias.objects.select_related("model__provider").filter(alias=name).first()

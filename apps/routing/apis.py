@@ -95,7 +95,9 @@ class ModelDetailView(V1View):
     """GET /v1/models/{id}: one of them."""
 
     def get(self, request, model_id: str):
-        model = installed_model_available_list(workspace=self.workspace).filter(model_id=model_id).first()
+        # A NUL can be in no model id (and PostgreSQL refuses it in a query).
+        available = installed_model_available_list(workspace=self.workspace)
+        model = None if "\x00" in model_id else available.filter(model_id=model_id).first()
         if model is None:
             return openai_error(
                 404, f"The model '{model_id}' is not available in this workspace.", code="model_not_found"

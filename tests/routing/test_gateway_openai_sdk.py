@@ -209,9 +209,10 @@ def test_revoked_and_expired_keys_are_401(gateway):
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
 
 
-def test_model_not_in_catalog_is_404(gateway):
+@pytest.mark.parametrize("name", ["nope/nothing", "nope/a\x00b"])
+def test_model_not_in_catalog_is_404(gateway, name):
     with pytest.raises(openai.NotFoundError) as raised:
-        client(gateway).chat.completions.create(model="nope/nothing", messages=[{"role": "user", "content": "Hi"}])
+        client(gateway).chat.completions.create(model=name, messages=[{"role": "user", "content": "Hi"}])
     assert raised.value.body["code"] == "model_not_found"
     assert raised.value.body["param"] == "model"
 

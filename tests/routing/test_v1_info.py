@@ -179,6 +179,7 @@ def test_one_model_by_id(caller):
     missing = client.get("/v1/models/openai/not-installed")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "model_not_found"
+    assert client.get("/v1/models/openai/a%00b").status_code == 404  # PostgreSQL refuses a NUL: never a 500
 
 
 def test_generation_of_an_agent_and_of_an_unknown_price(caller, django_assert_max_num_queries):
