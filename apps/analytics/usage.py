@@ -72,13 +72,25 @@ def _row(record: dict) -> list:
 NOT_GIVEN = object()
 
 
+def _without_nul(value):
+    """PostgreSQL refuses NUL in text and JSON: a client's model name or a provider's error text could carry one, and
+    one such record must not stop its whole batch from being written."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def usage_records_ingest(*, records: list[dict]) -> int:
     """Insert usage records given as spool dicts; returns how many were new.
 
     One INSERT … ON CONFLICT DO NOTHING run over the batch: the ORM's bulk_create spends most of its time
     building SQL and preparing values that are already in database form.
     """
-    records = _without_dead_references(records)
+    records = _without_dead_references([_without_nul(record) for record in records])
     if not records:
         return 0
     ids = [r["generation_id"] for r in records]

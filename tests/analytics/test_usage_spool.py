@@ -75,6 +75,16 @@ def test_a_record_whose_model_was_deleted_is_kept_without_it(tmp_path):
     assert model_pk != record.model_id
 
 
+def test_a_nul_from_a_client_or_provider_does_not_stop_its_batch(tmp_path):
+    workspace = WorkspaceFactory()
+    spool = UsageSpool(tmp_path)
+    spool.append(spool_record(workspace.pk, 1, requested_model="a\x00b", attempts=[{"error": "bad\x00text"}]))
+    spool.append(spool_record(workspace.pk, 2))
+    assert spool.flush() == 2  # PostgreSQL refuses NUL in text and JSON: it is dropped, the records are kept
+    record = UsageRecord.objects.get(generation_id="gen-test-1")
+    assert (record.requested_model, record.attempts) == ("ab", [{"error": "badtext"}])
+
+
 def test_records_of_a_killed_worker_are_ingested_by_flush_usage(tmp_path, settings):
     settings.USAGE_SPOOL_DIR = tmp_path
     workspace = WorkspaceFactory()
