@@ -102,7 +102,7 @@ def agent_get(*, workspace, agent_id: int) -> Agent | None:
 
 def _agents_with_config(*, workspace) -> QuerySet[Agent]:
     """The workspace's agents with what their configuration names: primary model, ordered fallbacks and budgets
-    (four queries for any number of agents)."""
+    (three queries for any number of agents)."""
     return (
         Agent.objects.filter(workspace=workspace)
         .select_related("primary_model")

@@ -233,6 +233,8 @@ def _alert_emails_clean(value, *, errors: FieldErrors) -> list[str] | None:
     for email in value:
         email = email.strip() if isinstance(email, str) else email
         try:
+            if not isinstance(email, str):
+                raise DjangoValidationError("not text")
             validate_email(email)
         except DjangoValidationError:
             errors.add("alert_emails", f"{email!r} is not an email address.")
