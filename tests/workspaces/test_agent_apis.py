@@ -15,13 +15,11 @@ from apps.core.secrets import secret_hash
 from apps.routing.gateway.context import load_caller
 from apps.workspaces.models import Agent, AgentFallback, ModelAccess, Plan
 from tests.catalog.factories import ModelAliasFactory, ModelFactory, ProviderFactory
-from tests.core.factories import UserFactory
 from tests.keys.factories import ApiKeyFactory
 from tests.workspaces.factories import (
     AgentFactory,
     AgentFallbackFactory,
     InstalledModelFactory,
-    MembershipFactory,
     PlanFactory,
     WorkspaceFactory,
 )
@@ -37,18 +35,6 @@ def workspace():
     Plan.objects.all().delete()
     pro = PlanFactory(slug="pro", name="Pro", model_access=ModelAccess.TIERS, allowed_tiers=["starter", "pro"])
     return WorkspaceFactory(slug="acme", plan=pro)
-
-
-@pytest.fixture
-def member(workspace):
-    return MembershipFactory(workspace=workspace, user=UserFactory(username="ada"), role="owner").user
-
-
-@pytest.fixture
-def client(member) -> APIClient:
-    client = APIClient()
-    client.force_login(member)
-    return client
 
 
 @pytest.fixture

@@ -13,13 +13,11 @@ from apps.analytics.models import AuditEvent
 from apps.catalog.models import Model, ModelMode, PlanTier
 from apps.workspaces.models import InstalledModel, ModelAccess, Plan, Workspace
 from tests.catalog.factories import ModelAliasFactory, ModelFactory, ProviderFactory
-from tests.core.factories import UserFactory
 from tests.keys.factories import ApiKeyFactory
 from tests.workspaces.factories import (
     AgentFactory,
     AgentFallbackFactory,
     InstalledModelFactory,
-    MembershipFactory,
     PlanFactory,
     WorkspaceFactory,
 )
@@ -48,18 +46,6 @@ def plans():
 @pytest.fixture
 def workspace(plans):
     return WorkspaceFactory(slug="acme", name="Acme", plan=plans.starter)
-
-
-@pytest.fixture
-def member(workspace):
-    return MembershipFactory(workspace=workspace, user=UserFactory(username="ada"), role="owner").user
-
-
-@pytest.fixture
-def client(member) -> APIClient:
-    client = APIClient()
-    client.force_login(member)
-    return client
 
 
 @pytest.fixture
