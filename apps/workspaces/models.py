@@ -10,6 +10,17 @@ def default_routing_weights() -> dict:
     return {"cost": 0.4, "latency": 0.4, "quality": 0.2}
 
 
+class ServiceCategory(models.TextChoices):
+    """What a workspace uses models for: its settings name a default model for each, and an agent is one kind."""
+
+    CHAT = "chat", "Chat"
+    CODE = "code", "Code"
+    DOCUMENTS = "documents", "Document processing"
+    RAG = "rag", "Retrieval-augmented generation (RAG)"
+    EMBEDDINGS = "embeddings", "Embeddings"
+    ORCHESTRATION = "orchestration", "Orchestration"
+
+
 class ModelAccess(models.TextChoices):
     DEFAULT = "default", "Default models only"
     TIERS = "tiers", "Models of the allowed tiers"

@@ -1,3 +1,5 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
@@ -5,7 +7,23 @@ from apps.analytics.services import audit_event_record
 from apps.catalog.models import Model
 from apps.core.errors import ApplicationError
 from apps.workspaces.models import InstalledModel, Membership, Plan, Role, Workspace
-from apps.workspaces.selectors import plan_allows_model, plan_get_default, plan_model_filter
+from apps.workspaces.routing_config import (
+    FieldErrors,
+    default_models_clean,
+    model_refs_in,
+    power_level_clean,
+    routable_models_resolve,
+    routing_weights_clean,
+    timezone_clean,
+)
+from apps.workspaces.selectors import (
+    agents_naming_model,
+    plan_allows_model,
+    plan_get_default,
+    plan_model_filter,
+    plan_unlocking_model,
+    workspace_default_models,
+)
 
 
 def _unique_workspace_slug(name: str) -> str:
@@ -131,9 +149,11 @@ def model_install_check(*, plan: Plan, model) -> None:
     if not model.enabled:
         raise ApplicationError("This model is disabled.", extra={"field": "model"}, status=403, code="model_disabled")
     if not plan_allows_model(plan=plan, model=model):
+        unlocking = plan_unlocking_model(model=model, current=plan)
+        remedy = f"the {unlocking.name} plan includes it" if unlocking else "no plan includes it yet; ask staff"
         raise ApplicationError(
-            f"The {plan.name} plan does not include {model.model_id}; upgrade to install it.",
-            extra={"field": "model"},
+            f"The {plan.name} plan does not include {model.model_id}; {remedy}.",
+            extra={"field": "model", "plan": plan.slug, "upgrade_plan": unlocking.slug if unlocking else None},
             status=403,
             code="plan_forbids_model",
         )
@@ -172,3 +192,127 @@ def model_uninstall(*, workspace: Workspace, model, uninstalled_by=None) -> None
             target=model,
             data={"model": model.model_id},
         )
+
+
+def model_uninstall_check(*, workspace: Workspace, model) -> None:
+    """Refuse (409) to uninstall a model the workspace's agents or default models still name: they would point at a
+    model the workspace cannot call."""
+    agents = agents_naming_model(workspace=workspace, model=model)
+    defaults = [c for c, used in workspace_default_models(workspace=workspace).items() if used == model.model_id]
+    if not agents and not defaults:
+        return
+    uses = [f"agent '{slug}' ({', '.join(where)})" for slug, where in sorted(agents.items())]
+    uses += [f"the workspace's default {category} model" for category in defaults]
+    raise ApplicationError(
+        f"{model.model_id} is still used by {'; '.join(uses)}; change them first.",
+        extra={"agents": sorted(agents), "default_for": defaults},
+        status=409,
+        code="model_in_use",
+    )
+
+
+# Workspace settings -------------------------------------------------------------------------------------------
+
+WORKSPACE_SETTINGS_FIELDS = (
+    "preferred_power_level",
+    "routing_weights",
+    "default_models",
+    "timezone",
+    "alert_emails",
+    "alert_webhook_url",
+)
+MAX_ALERT_EMAILS = 20
+WEBHOOK_URL_MAX_LENGTH = Workspace._meta.get_field("alert_webhook_url").max_length
+
+
+def _alert_emails_clean(value, *, errors: FieldErrors) -> list[str] | None:
+    if not isinstance(value, list | tuple) or len(value) > MAX_ALERT_EMAILS:
+        errors.add("alert_emails", f"Give at most {MAX_ALERT_EMAILS} email addresses, as a list.")
+        return None
+    emails = []
+    for email in value:
+        email = email.strip() if isinstance(email, str) else email
+        try:
+            if not isinstance(email, str):
+                raise DjangoValidationError("not text")
+            validate_email(email)
+        except DjangoValidationError:
+            errors.add("alert_emails", f"{email!r} is not an email address.")
+            continue
+        if email not in emails:
+            emails.append(email)
+    return emails
+
+
+def _webhook_url_clean(value, *, errors: FieldErrors) -> str | None:
+    if value is None or value == "":
+        return ""
+    try:
+        if not isinstance(value, str) or len(value) > WEBHOOK_URL_MAX_LENGTH:
+            raise DjangoValidationError("too long")
+        URLValidator(schemes=["http", "https"])(value)
+    except DjangoValidationError:
+        errors.add("alert_webhook_url", f"Give an http(s) URL of at most {WEBHOOK_URL_MAX_LENGTH} characters, or ''.")
+        return None
+    return value
+
+
+def _settings_audit_value(field: str, value):
+    # A webhook URL often carries its own token: the audit log says only whether one is set.
+    if field == "alert_webhook_url":
+        return "set" if value else ""
+    return value
+
+
+@transaction.atomic
+def workspace_settings_update(*, workspace: Workspace, data: dict, updated_by=None) -> Workspace:
+    """Change some of the workspace's settings (the fields of WORKSPACE_SETTINGS_FIELDS that `data` holds).
+
+    `default_models` sets the service categories it names (None clears one) and keeps the others; its models must be
+    installed, enabled and allowed by the plan. Every problem is reported at once, by field; nothing is saved then.
+    """
+    unknown = set(data) - set(WORKSPACE_SETTINGS_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown settings: {', '.join(sorted(unknown))}.")
+    locked = Workspace.objects.select_for_update().select_related("plan").get(pk=workspace.pk)
+    errors = FieldErrors()
+    cleaned = {}
+    if "preferred_power_level" in data:
+        cleaned["preferred_power_level"] = power_level_clean(
+            data["preferred_power_level"], field="preferred_power_level", errors=errors
+        )
+    if "routing_weights" in data:
+        weights = routing_weights_clean(data["routing_weights"], field="routing_weights", errors=errors)
+        cleaned["routing_weights"] = weights
+    if "default_models" in data:
+        resolved = routable_models_resolve(workspace=locked, refs=model_refs_in(data["default_models"]))
+        given = default_models_clean(data["default_models"], field="default_models", errors=errors, resolved=resolved)
+        merged = {**workspace_default_models(workspace=locked), **given}
+        cleaned["default_models"] = {category: model_id for category, model_id in merged.items() if model_id}
+    if "timezone" in data:
+        cleaned["timezone"] = timezone_clean(data["timezone"], field="timezone", errors=errors)
+    if "alert_emails" in data:
+        cleaned["alert_emails"] = _alert_emails_clean(data["alert_emails"], errors=errors)
+    if "alert_webhook_url" in data:
+        cleaned["alert_webhook_url"] = _webhook_url_clean(data["alert_webhook_url"], errors=errors)
+    errors.raise_if_any()
+
+    changes = {
+        field: {"from": _settings_audit_value(field, getattr(locked, field)), "to": _settings_audit_value(field, value)}
+        for field, value in cleaned.items()
+        if getattr(locked, field) != value
+    }
+    for field, value in cleaned.items():
+        setattr(locked, field, value)
+        setattr(workspace, field, value)
+    if changes:
+        locked.save(update_fields=[*changes, "updated_at"])
+        workspace.updated_at = locked.updated_at
+        audit_event_record(
+            action="workspace.settings_changed",
+            workspace=workspace,
+            actor=updated_by,
+            target=workspace,
+            data={"changes": changes},
+        )
+    return workspace

@@ -139,6 +139,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Marketplace and gateway API of Switchyard.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets several fields share get one name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "LedgerKindEnum": "apps.billing.models.LedgerKind",
+        "PowerLevelEnum": "apps.catalog.models.PowerLevel",
+        "ServiceCategoryEnum": "apps.workspaces.models.ServiceCategory",
+    },
 }
 
 # Budget alerts: how often the beat job looks for thresholds newly reached, and how it calls a workspace's webhook

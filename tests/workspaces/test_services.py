@@ -1,4 +1,5 @@
 import pytest
+from django.core.exceptions import ValidationError
 
 from apps.analytics.models import AuditEvent
 from apps.catalog.models import PlanTier
@@ -13,6 +14,7 @@ from apps.workspaces.services import (
     model_uninstall,
     workspace_change_plan,
     workspace_create,
+    workspace_settings_update,
 )
 from tests.catalog.factories import ModelFactory
 from tests.core.factories import UserFactory
@@ -165,3 +167,34 @@ class TestModelInstall:
         model_uninstall(workspace=workspace, model=model)
         assert not InstalledModel.objects.exists()
         assert AuditEvent.objects.filter(action="model.uninstalled").count() == 1
+
+
+class TestWorkspaceSettingsUpdate:
+    """The service checks raw input itself, whoever calls it (the API's serializers, the pages' forms)."""
+
+    @pytest.mark.parametrize(
+        ("data", "field"),
+        [
+            ({"alert_emails": [5]}, "alert_emails"),
+            ({"alert_emails": "ops@acme.test"}, "alert_emails"),
+            ({"alert_webhook_url": 7}, "alert_webhook_url"),
+            ({"routing_weights": {"cost": True}}, "routing_weights"),
+            ({"preferred_power_level": None}, "preferred_power_level"),
+            ({"timezone": None}, "timezone"),
+            ({"default_models": ["chat"]}, "default_models"),
+            ({"default_models": {"chat": 3}}, "default_models"),
+        ],
+    )
+    def test_raw_input_is_refused_by_field(self, data, field):
+        workspace = WorkspaceFactory()
+        with pytest.raises(ValidationError) as excinfo:
+            workspace_settings_update(workspace=workspace, data=data)
+        assert list(excinfo.value.message_dict) == [field]
+        assert Workspace.objects.values("alert_emails", "timezone").get(pk=workspace.pk) == {
+            "alert_emails": [],
+            "timezone": "UTC",
+        }
+
+    def test_unknown_settings_are_a_caller_error(self):
+        with pytest.raises(ApplicationError, match=r"Unknown settings: plan\."):
+            workspace_settings_update(workspace=WorkspaceFactory(), data={"plan": "pro"})
