@@ -109,7 +109,7 @@ def test_warm_path_runs_no_database_query(gateway, monkeypatch, settings):
     for _ in range(3):
         sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO)
         list(sdk.chat.completions.create(model="openai/gpt-4o-mini", messages=HELLO, stream=True))
-    assert queries == []
+    assert queries == [], queries
 
 
 def test_a_deactivated_workspace_cannot_call(gateway):

@@ -252,7 +252,9 @@ _epoch_seen: dict = {"value": None, "checked_at": float("-inf")}
 def config_changed() -> None:
     callers.clear()
     budget_signals.clear()
-    cache.set(CONFIG_EPOCH_KEY, secrets.token_hex(8), None)
+    epoch = secrets.token_hex(8)
+    cache.set(CONFIG_EPOCH_KEY, epoch, None)
+    _epoch_seen["value"] = epoch  # this process is up to date: it must not drop its contexts again
 
 
 async def follow_config_changes() -> None:
