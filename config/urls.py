@@ -11,7 +11,9 @@ urlpatterns = [
     path("api/credits/", include("apps.billing.credit_urls")),
     path("api/health/", include("apps.routing.health_urls")),
     path("api/billing/", include("apps.billing.statement_urls")),
+    path("api/staff/", include("apps.catalog.staff_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),
 ]
+

@@ -139,6 +139,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Marketplace and gateway API of Switchyard.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One schema name per catalog choice set, however many fields (filters, inputs, outputs) use it.
+    "ENUM_NAME_OVERRIDES": {
+        "PlanTierEnum": "apps.catalog.models.PlanTier",
+        "PowerLevelEnum": "apps.catalog.models.PowerLevel",
+        "CategoryEnum": "apps.catalog.models.Category",
+    },
 }
 
 # Budget alerts: how often the beat job looks for thresholds newly reached, and how it calls a workspace's webhook
