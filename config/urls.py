@@ -17,3 +17,6 @@ urlpatterns = [
     path("v1/", include("apps.routing.urls")),
 ]
 
+# /api answers its unmatched addresses and crashes in its own error shape, the rest of the site with Django's pages.
+handler404 = "apps.core.error_views.not_found"
+handler500 = "apps.core.error_views.server_error"
