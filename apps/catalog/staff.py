@@ -248,8 +248,7 @@ def plan_gating_update(*, plan: Plan, changes: dict[str, Any], actor=None, api_k
 @transaction.atomic
 def plan_models_add(*, plan: Plan, models: QuerySet[Model], actor=None, api_key=None) -> list[str]:
     """Add models to the plan's always-allowed list; returns the ids newly added (those already listed are skipped)."""
-    listed = set(plan.allowed_models.values_list("pk", flat=True))
-    new = models.exclude(pk__in=listed)
+    new = models.exclude(pk__in=plan.allowed_models.values("pk"))
     added = sorted(new.values_list("model_id", flat=True))
     if added:
         models_install_for_plan(plan_id=plan.pk, models=new)

@@ -95,19 +95,19 @@ class StaffAPIView(GenericAPIView):
     permission_classes = [IsStaffWithPermission]
     parser_classes = [JSONParser]
     filter_backends: list = []
-    staff_permission_model: str = ""
-    query_params_allowed: frozenset[str] = frozenset()
+    staff_permission_model: str = ""  # "app_label.model": its view_/change_ permissions guard the view
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
         self._check_query_params(request)
 
     def _check_query_params(self, request) -> None:
-        allowed = set(self.query_params_allowed)
+        reading = request.method in ("GET", "HEAD")
+        allowed: set[str] = set()
         filterset_class = getattr(self, "filterset_class", None)
-        if filterset_class is not None and request.method == "GET":
+        if filterset_class is not None and reading:
             allowed |= set(filterset_class.base_filters)
-        paginated = self.pagination_class is not None and request.method == "GET"
+        paginated = self.pagination_class is not None and reading
         if paginated:
             allowed |= {"page", "page_size"}
         unknown = sorted(set(request.query_params) - allowed)
@@ -160,10 +160,8 @@ class StrictInputSerializer(serializers.Serializer):
 
 
 def _decimal_text(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    text = format(value.normalize(), "f")
-    return "0" if text in ("-0", "0.0") else text
+    """`Decimal("0.000002500000000")` → "0.0000025": exact, without the column's trailing zeros or an exponent."""
+    return None if value is None else format(value.normalize(), "f")
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "nullable": True, "example": "0.00000015"})

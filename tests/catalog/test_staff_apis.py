@@ -657,11 +657,12 @@ class TestFullShippedCatalog:
         with django_assert_num_queries(4):  # and the provider named by the filter
             assert api.get(f"{MODELS}?provider=anthropic&page_size=200").status_code == 200
 
-    def test_bulk_retiering_a_providers_models(self, shipped_catalog, api):
-        ids = list(Model.objects.filter(provider__slug="anthropic").values_list("model_id", flat=True))
-        response = api.post(BULK, {"models": ids, "plan_tier": "enterprise"}, format="json")
-        assert response.json() == {"updated": len(ids)}
-        assert api.get(f"{MODELS}?provider=anthropic&plan_tier=enterprise").json()["count"] == len(ids)
+    def test_a_bulk_action_on_the_most_models_one_call_takes(self, shipped_catalog, api):
+        ids = list(Model.objects.order_by("model_id").values_list("model_id", flat=True)[:1000])
+        response = api.post(BULK, {"models": ids, "power_level": "ECO", "enabled": False}, format="json")
+        assert response.json() == {"updated": 1000}
+        assert Model.objects.filter(model_id__in=ids, power_level="ECO", enabled=False).count() == 1000
+        assert api.get(f"{MODELS}?enabled=false&power_level=ECO").json()["count"] == 1000
 
 
 def _sort_value(value):
