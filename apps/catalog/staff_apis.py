@@ -17,6 +17,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -89,10 +90,19 @@ class IsStaffWithPermission(BasePermission):
         return True
 
 
+class SchemaOnlyMetadata(SimpleMetadata):
+    """OPTIONS names the view and its formats and leaves the input to /api/schema/: DRF's own description of POST
+    and PUT input asks a GenericAPIView for its one serializer_class, which these views do not have (a 500)."""
+
+    def determine_actions(self, request, view) -> dict:
+        return {}
+
+
 class StaffAPIView(GenericAPIView):
     """Base of the /api/staff views: staff only, and every query parameter must be one the view knows."""
 
     permission_classes = [IsStaffWithPermission]
+    metadata_class = SchemaOnlyMetadata
     parser_classes = [JSONParser]
     filter_backends: list = []
     staff_permission_model: str = ""  # "app_label.model": its view_/change_ permissions guard the view

@@ -93,6 +93,16 @@ def test_every_address_answers_a_method_it_does_not_have_with_405_in_the_shape(s
         assert missing.upper() in body["message"]
 
 
+def test_every_address_answers_options_without_a_server_error(staff_client):
+    staff_client.raise_request_exception = False
+    for url in sorted({url for _, url, _ in _operations()}):
+        response = staff_client.options(url)
+        assert response.status_code < 500, (url, response.content[:200])
+        if response.status_code >= 400:
+            assert_error_shape(response)
+    assert staff_client.options("/api/staff/bulk/models").json()["name"] == "Staff Model Bulk Update Api"
+
+
 def test_every_operation_taking_a_body_answers_malformed_json_in_the_shape(staff_client):
     creations = 0
     for method, url, operation in _operations():
