@@ -290,6 +290,10 @@ class TestProviders:
         with django_assert_num_queries(3):
             assert api.get(PROVIDERS).json()["count"] == 8
 
+    def test_the_detail_costs_two_queries(self, api, django_assert_num_queries):
+        with django_assert_num_queries(2):  # the API key with its member, the provider with its model counts
+            assert api.get(f"{PROVIDERS}/openai").json()["model_count"] == 2
+
     def test_an_unknown_provider_is_404(self, api):
         for response in (
             api.get(f"{PROVIDERS}/nope"),
@@ -762,6 +766,10 @@ class TestPlans:
             "message": "openai/gpt-4o-mini is not listed on the Gold plan.",
             "extra": {"code": "not_found"},
         }
+
+    def test_the_detail_costs_two_queries(self, api, plan, django_assert_num_queries):
+        with django_assert_num_queries(2):  # the API key with its member, the plan with its counts
+            assert api.get(f"{PLANS}/gold").json()["allowed_model_count"] == 1
 
     def test_the_plans_model_list_costs_four_queries_however_long(self, api, plan, django_assert_num_queries):
         with django_assert_num_queries(4):  # the API key, the plan, the count, the page with providers
