@@ -15,7 +15,12 @@ urlpatterns = [
     path("api/billing/", include("apps.billing.statement_urls")),
     path("api/workspace/", include("apps.workspaces.urls")),
     path("api/", include("apps.workspaces.agent_urls")),
+    path("api/staff/", include("apps.catalog.staff_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),
 ]
+
+# /api answers its unmatched addresses and crashes in its own error shape, the rest of the site with Django's pages.
+handler404 = "apps.core.error_views.not_found"
+handler500 = "apps.core.error_views.server_error"

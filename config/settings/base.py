@@ -33,6 +33,8 @@ THIRD_PARTY_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI's own files, served from /static/: the docs page at /api/docs/ works offline (no CDN).
+    "drf_spectacular_sidecar",
 ]
 LOCAL_APPS = [
     "apps.core",
@@ -139,10 +141,15 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Marketplace and gateway API of Switchyard.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Choice sets several fields share get one name in the schema.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One schema name per choice set, however many fields (filters, inputs, outputs) use it.
     "ENUM_NAME_OVERRIDES": {
         "LedgerKindEnum": "apps.billing.models.LedgerKind",
+        "PlanTierEnum": "apps.catalog.models.PlanTier",
         "PowerLevelEnum": "apps.catalog.models.PowerLevel",
+        "CategoryEnum": "apps.catalog.models.Category",
         "ServiceCategoryEnum": "apps.workspaces.models.ServiceCategory",
     },
 }
