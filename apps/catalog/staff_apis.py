@@ -187,7 +187,7 @@ class PriceField(serializers.Field):
         return _decimal_text(value * PER_MILLION if self.per_million and value is not None else value)
 
 
-class ProviderOutputSerializer(serializers.Serializer):
+class StaffProviderOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -352,10 +352,10 @@ class StaffProviderListApi(StaffAPIView):
     @extend_schema(
         operation_id="staff_providers_list",
         tags=["staff"],
-        responses={200: ProviderOutputSerializer(many=True), **_errors()},
+        responses={200: StaffProviderOutputSerializer(many=True), **_errors()},
     )
     def get(self, request):
-        return self.paginated(self.filter_queryset(self.get_queryset()), ProviderOutputSerializer)
+        return self.paginated(self.filter_queryset(self.get_queryset()), StaffProviderOutputSerializer)
 
 
 class StaffProviderDetailApi(StaffAPIView):
@@ -382,16 +382,18 @@ class StaffProviderDetailApi(StaffAPIView):
         )
 
     @extend_schema(
-        operation_id="staff_providers_get", tags=["staff"], responses={200: ProviderOutputSerializer, **_errors(404)}
+        operation_id="staff_providers_get",
+        tags=["staff"],
+        responses={200: StaffProviderOutputSerializer, **_errors(404)},
     )
     def get(self, request, slug: str):
-        return Response(ProviderOutputSerializer(_provider_or_404(slug)).data)
+        return Response(StaffProviderOutputSerializer(_provider_or_404(slug)).data)
 
     @extend_schema(
         operation_id="staff_providers_update",
         tags=["staff"],
         request=ProviderUpdateInputSerializer,
-        responses={200: ProviderOutputSerializer, **_errors(404)},
+        responses={200: StaffProviderOutputSerializer, **_errors(404)},
     )
     def patch(self, request, slug: str):
         provider = _provider_or_404(slug)
@@ -402,7 +404,7 @@ class StaffProviderDetailApi(StaffAPIView):
         provider_staff_update(
             provider=provider, changes=changes, platform_key=platform_key, actor=self.actor, api_key=self.api_key
         )
-        return Response(ProviderOutputSerializer(_provider_or_404(slug)).data)
+        return Response(StaffProviderOutputSerializer(_provider_or_404(slug)).data)
 
 
 def _provider_or_404(slug: str) -> Provider:

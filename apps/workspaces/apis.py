@@ -135,7 +135,7 @@ class DecimalStringField(serializers.Field):
         return f"{(value * self.scale).normalize():f}"
 
 
-class ProviderRefSerializer(serializers.Serializer):
+class InstalledModelProviderSerializer(serializers.Serializer):
     slug = serializers.CharField()
     name = serializers.CharField()
 
@@ -157,7 +157,7 @@ class ModelPricesSerializer(serializers.Serializer):
         return model.price_unknown or model.input_price is None or model.output_price is None
 
 
-class ModelCapabilitiesSerializer(serializers.Serializer):
+class InstalledModelCapabilitiesSerializer(serializers.Serializer):
     tools = serializers.BooleanField(source="supports_tools")
     vision = serializers.BooleanField(source="supports_vision")
     json = serializers.BooleanField(source="supports_json")
@@ -176,12 +176,12 @@ INSTALLED_STATUSES = {
 class InstalledModelOutputSerializer(serializers.Serializer):
     model = serializers.CharField(source="model.model_id", help_text="The canonical id, e.g. `openai/gpt-4o-mini`.")
     display_name = serializers.CharField(source="model.display_name")
-    provider = ProviderRefSerializer(source="model.provider")
+    provider = InstalledModelProviderSerializer(source="model.provider")
     mode = serializers.ChoiceField(source="model.mode", choices=ModelMode.choices)
     context_window = serializers.IntegerField(source="model.context_window", allow_null=True)
     max_output_tokens = serializers.IntegerField(source="model.max_output_tokens", allow_null=True)
     prices = ModelPricesSerializer(source="model")
-    capabilities = ModelCapabilitiesSerializer(source="model")
+    capabilities = InstalledModelCapabilitiesSerializer(source="model")
     category = serializers.ChoiceField(source="model.category", choices=Category.choices)
     power_level = serializers.ChoiceField(source="model.power_level", choices=PowerLevel.choices)
     plan_tier = serializers.ChoiceField(source="model.plan_tier", choices=PlanTier.choices)
