@@ -1,8 +1,9 @@
 """What a workspace could change, read from its own traffic: cheaper models of comparable quality, models that fail
 too often, and installed models nobody calls. Reads only; /api/analytics/llm/recommendations serves it.
 
-- cheaper_model: per agent (or no agent) and model over the period, the task mix the router detected
-  (`UsageRecord.routing["task"]`; records without one count at a model's overall quality, as the router does), each
+- cheaper_model: per agent (or no agent) and model over the period, the task mix the router detected (each record's
+  `UsageRecord.routing["task_scores"]`, P(task | prompt); else its `routing["task"]`; records with neither count at a
+  model's overall quality, as the router does), each
   candidate's quality on that mix from the per-task quality table (`task_quality_map`, else the model's overall
   quality), and the cost of the same tokens at catalog prices (`usage_cost`, as the gateway charges). A candidate is
   suggested when it is callable now (enabled, priced, not deprecated, allowed by the plan, circuit not open), has the
@@ -20,14 +21,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, FloatField, Max, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from apps.billing.pricing import Prices, usage_cost
 from apps.catalog.insights import price_known
 from apps.catalog.models import Model, ModelMode
 from apps.catalog.task_scores import task_quality_map
+from apps.routing.prompt_analysis import TASKS
 from apps.workspaces.models import Agent, InstalledModel
 from apps.workspaces.selectors import plan_model_filter
 
@@ -107,7 +110,7 @@ class _Traffic:
     cache_write_tokens: int
     largest_request: int
     spend: Decimal
-    tasks: dict[str, int] = field(default_factory=dict)
+    tasks: dict[str, float] = field(default_factory=dict)  # task -> requests' worth of it
 
 
 def usage_recommendations(*, workspace, days: int = 30, kind: str | None = None, now=None) -> Recommendations:
@@ -157,12 +160,24 @@ def _traffic(records) -> list[_Traffic]:
         for row in rows
         if row["model_name"]
     }
-    task_rows = records.values("agent_id", "model_name", "routing__task").annotate(n=Count("id"))
+    # The router's P(task | prompt) per record where it analysed the prompt, else the one task it names, else unknown.
+    scores = {task: Cast(KeyTextTransform(task, "routing__task_scores"), FloatField()) for task in TASKS}
+    task_rows = records.values("agent_id", "model_name", "routing__task").annotate(
+        n=Count("id"),
+        scored=Count("id", filter=Q(routing__task_scores__has_any_keys=list(TASKS))),
+        **{f"p_{task}": Sum(value) for task, value in scores.items()},
+    )
     for row in task_rows:
         group = groups.get((row["agent_id"], row["model_name"]))
-        if group is not None:
-            task = row["routing__task"] if isinstance(row["routing__task"], str) else UNKNOWN_TASK
-            group.tasks[task] = group.tasks.get(task, 0) + row["n"]
+        if group is None:
+            continue
+        for task in TASKS:
+            if row[f"p_{task}"]:
+                group.tasks[task] = group.tasks.get(task, 0) + row[f"p_{task}"]
+        unscored = row["n"] - row["scored"]
+        if unscored:
+            task = row["routing__task"] if row["routing__task"] in TASKS else UNKNOWN_TASK
+            group.tasks[task] = group.tasks.get(task, 0) + unscored
     return sorted(groups.values(), key=lambda g: (g.agent_id is None, g.agent_id or 0, g.model_name))
 
 
@@ -231,7 +246,7 @@ def _cheaper_models(*, workspace, traffic: list[_Traffic], period: Period) -> li
         if not current_cost:
             continue
         total = sum(group.tasks.values())
-        mix = {task: _rate(n, total) for task, n in sorted(group.tasks.items())}
+        mix = {task: _rate(Decimal(str(n)), Decimal(str(total))) for task, n in sorted(group.tasks.items()) if n}
         current_quality = _quality(model, quality.get(model.model_id, {}), mix)
         best = None
         for candidate in candidates:
