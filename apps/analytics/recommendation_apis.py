@@ -52,6 +52,9 @@ class AnalyticsRecommendationSerializer(serializers.Serializer):
     message = serializers.CharField()
     model = serializers.CharField(help_text="The canonical id of the model it is about.")
     suggested_model = serializers.CharField(allow_null=True, help_text="For cheaper_model: the model to switch to.")
+    suggested_installed = serializers.BooleanField(
+        allow_null=True, help_text="For cheaper_model: whether it is installed in your workspace (install it first)."
+    )
     agent = AnalyticsRecommendationAgentSerializer(
         allow_null=True, help_text="For cheaper_model: the agent whose traffic it is (null: requests without one)."
     )

@@ -86,6 +86,7 @@ class Recommendation:
     message: str
     model: str
     suggested_model: str | None
+    suggested_installed: bool | None  # cheaper_model: whether the workspace has the suggested model installed
     agent: AgentRef | None
     figures: Figures
 
@@ -234,6 +235,7 @@ def _cheaper_models(*, workspace, traffic: list[_Traffic], period: Period) -> li
     candidates = _candidates(workspace=workspace)
     quality = task_quality_map(model_ids={*current, *(m.model_id for m in candidates)})
     agents = _agents(workspace=workspace, traffic=traffic)
+    installed = set(InstalledModel.objects.filter(workspace=workspace).values_list("model__model_id", flat=True))
     tolerance = Decimal(str(settings.RECOMMENDATION_QUALITY_TOLERANCE))
     min_saving = Decimal(str(settings.RECOMMENDATION_MIN_SAVING_PERCENT))
     monthly = Decimal(DAYS_PER_MONTH) / Decimal(period.days)
@@ -277,6 +279,7 @@ def _cheaper_models(*, workspace, traffic: list[_Traffic], period: Period) -> li
                 ),
                 model=model.model_id,
                 suggested_model=candidate.model_id,
+                suggested_installed=candidate.model_id in installed,
                 agent=agent,
                 figures=Figures(
                     requests=group.requests,
@@ -338,6 +341,7 @@ def _high_error_rates(*, workspace, traffic: list[_Traffic]) -> list[Recommendat
                 message=f"{model_id} fails often: {'; '.join(parts)}. Consider a fallback model or another model.",
                 model=model_id,
                 suggested_model=None,
+                suggested_installed=None,
                 agent=None,
                 figures=Figures(
                     requests=requests,
@@ -367,6 +371,7 @@ def _unused_models(*, workspace, used: set[str], days: int) -> list[Recommendati
             "keep the model list short.",
             model=item.model.model_id,
             suggested_model=None,
+            suggested_installed=None,
             agent=None,
             figures=Figures(requests=0, installed_at=item.created_at),
         )

@@ -119,6 +119,7 @@ def test_recommendations_worked_out_by_hand(client, traffic):
 
     cheaper = body["results"][0]
     assert cheaper["suggested_model"] == "acme/coder"
+    assert cheaper["suggested_installed"] is False
     assert cheaper["agent"] == {"id": traffic.pk, "slug": "coder-bot", "name": "Coder Bot"}
     figures = cheaper["figures"]
     # big: 10 × (10,000 × $3/M + 5,000 × $15/M) = $1.05; coder: 10 × (10,000 × $0.50/M + 5,000 × $1.50/M) = $0.125
@@ -138,13 +139,17 @@ def test_recommendations_worked_out_by_hand(client, traffic):
     assert (shaky["health_error_rate"], shaky["health_requests"], shaky["requests"]) == ("0.25", 100, 0)
     assert (flaky["requests"], flaky["errors"], flaky["error_rate"], flaky["health_error_rate"]) == (20, 2, "0.1", None)
     assert "2 of your 20 requests" in body["results"][2]["message"]
+    assert body["results"][1]["suggested_installed"] is None
     assert body["results"][3]["figures"]["requests"] == 0
     assert body["results"][3]["figures"]["installed_at"] is not None
 
 
-def test_the_period_is_what_was_asked(client, traffic, catalog):
+def test_the_period_is_what_was_asked(client, workspace, traffic, catalog):
     """Over 30 days the older request counts too: 50,000 more prompt tokens on big."""
-    figures = client.get(URL, {"kind": "cheaper_model"}).json()["results"][0]["figures"]
+    InstalledModelFactory(workspace=workspace, model=catalog["coder"])
+    cheaper = client.get(URL, {"kind": "cheaper_model"}).json()["results"][0]
+    assert (cheaper["suggested_model"], cheaper["suggested_installed"]) == ("acme/coder", True)
+    figures = cheaper["figures"]
     assert figures["requests"] == 11
     assert figures["prompt_tokens"] == 150_000
     assert figures["task_mix"] == {"chat": "0.1818", "code": "0.7273", "unknown": "0.0909"}
@@ -254,9 +259,11 @@ def test_signed_out_is_refused():
     assert set(response.json()) == {"message", "extra"}
 
 
-def test_queries_do_not_grow_with_the_traffic(client, traffic, catalog, workspace, django_assert_max_num_queries):
+def test_queries_do_not_grow_with_the_traffic(client, traffic, catalog, workspace, django_assert_num_queries):
     for name in ("mini", "coder"):
         for _ in range(5):
             record(workspace, catalog[name], agent=AgentFactory(workspace=workspace))
-    with django_assert_max_num_queries(16):
+    # session, user, membership; traffic, task mix; current models, candidates, task scores, agents, installed;
+    # installed, health (error rates); unused installed models
+    with django_assert_num_queries(13):
         assert client.get(URL).status_code == 200
