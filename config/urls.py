@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/health/", include("apps.routing.health_urls")),
     path("api/billing/", include("apps.billing.statement_urls")),
     path("api/workspace/", include("apps.workspaces.urls")),
+    path("api/analytics/llm/recommendations", include("apps.analytics.recommendation_urls")),
     path("api/", include("apps.workspaces.agent_urls")),
     path("api/staff/", include("apps.catalog.staff_urls")),
     path("accounts/", include("django.contrib.auth.urls")),

@@ -262,3 +262,11 @@ BILLING_HOLD_SECONDS = env.float("BILLING_HOLD_SECONDS", default=GATEWAY_REQUEST
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)
+
+# Recommendations (/api/analytics/llm/recommendations, apps/analytics/recommendations.py): a cheaper model is suggested
+# when it loses at most this much quality (0 to 1) on the traffic's task mix and saves at least this percentage;
+# a model is flagged when this share of its requests fail over at least this many requests.
+RECOMMENDATION_QUALITY_TOLERANCE = env.float("RECOMMENDATION_QUALITY_TOLERANCE", default=0.02)
+RECOMMENDATION_MIN_SAVING_PERCENT = env.float("RECOMMENDATION_MIN_SAVING_PERCENT", default=10.0)
+RECOMMENDATION_ERROR_RATE_THRESHOLD = env.float("RECOMMENDATION_ERROR_RATE_THRESHOLD", default=0.05)
+RECOMMENDATION_MIN_REQUESTS = env.int("RECOMMENDATION_MIN_REQUESTS", default=20)

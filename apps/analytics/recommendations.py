@@ -1,0 +1,379 @@
+"""What a workspace could change, read from its own traffic: cheaper models of comparable quality, models that fail
+too often, and installed models nobody calls. Reads only; /api/analytics/llm/recommendations serves it.
+
+- cheaper_model: per agent (or no agent) and model over the period, the task mix the router detected (each record's
+  `UsageRecord.routing["task_scores"]`, P(task | prompt); else its `routing["task"]`; records with neither count at a
+  model's overall quality, as the router does), each
+  candidate's quality on that mix from the per-task quality table (`task_quality_map`, else the model's overall
+  quality), and the cost of the same tokens at catalog prices (`usage_cost`, as the gateway charges). A candidate is
+  suggested when it is callable now (enabled, priced, not deprecated, allowed by the plan, circuit not open), has the
+  current model's capabilities (tools, vision, JSON: the records do not say which were used), fits the largest request
+  seen, loses at most RECOMMENDATION_QUALITY_TOLERANCE quality and saves at least RECOMMENDATION_MIN_SAVING_PERCENT.
+  The saving is scaled to 30 days.
+- high_error_rate: a model whose share of failed requests in the workspace's traffic, or in its last health rollup,
+  reaches RECOMMENDATION_ERROR_RATE_THRESHOLD over at least RECOMMENDATION_MIN_REQUESTS requests.
+- unused_model: an installed model with no request in the period.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, FloatField, Max, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+
+from apps.billing.pricing import Prices, usage_cost
+from apps.catalog.insights import price_known
+from apps.catalog.models import Model, ModelMode
+from apps.catalog.task_scores import task_quality_map
+from apps.routing.prompt_analysis import TASKS
+from apps.workspaces.models import Agent, InstalledModel
+from apps.workspaces.selectors import plan_model_filter
+
+from .models import CircuitState, ModelHealth, UsageRecord, UsageStatus
+
+KINDS = ("cheaper_model", "high_error_rate", "unused_model")
+DAYS_PER_MONTH = 30
+UNKNOWN_TASK = "unknown"
+CAPABILITIES = ("supports_tools", "supports_vision", "supports_json")
+RATE_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime
+    end: datetime
+    days: int
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRef:
+    id: int
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The numbers behind a recommendation; a kind fills only the ones it has."""
+
+    requests: int | None = None
+    errors: int | None = None
+    error_rate: Decimal | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    spend_usd: Decimal | None = None  # what the records were charged in the period
+    current_cost_usd: Decimal | None = None  # the period's tokens at the current model's catalog price
+    suggested_cost_usd: Decimal | None = None  # the same tokens at the suggested model's price
+    monthly_saving_usd: Decimal | None = None
+    saving_percent: Decimal | None = None
+    current_quality: Decimal | None = None  # on the traffic's task mix, 0 to 1
+    suggested_quality: Decimal | None = None
+    task_mix: dict[str, Decimal] = field(default_factory=dict)
+    health_error_rate: Decimal | None = None
+    health_requests: int | None = None
+    circuit_state: str | None = None
+    installed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    kind: str
+    message: str
+    model: str
+    suggested_model: str | None
+    suggested_installed: bool | None  # cheaper_model: whether the workspace has the suggested model installed
+    agent: AgentRef | None
+    figures: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendations:
+    period: Period
+    results: list[Recommendation]
+
+
+@dataclass
+class _Traffic:
+    """One (agent, model) group of the period's records."""
+
+    agent_id: int | None
+    model_name: str
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    largest_request: int
+    spend: Decimal
+    tasks: dict[str, float] = field(default_factory=dict)  # task -> requests' worth of it
+
+
+def usage_recommendations(*, workspace, days: int = 30, kind: str | None = None, now=None) -> Recommendations:
+    """The workspace's recommendations over the last `days` days: cheaper models first (largest saving first), then
+    error rates (highest first), then unused models (by id). A fixed number of queries whatever the traffic."""
+    end = now or timezone.now()
+    period = Period(start=end - timedelta(days=days), end=end, days=days)
+    records = UsageRecord.objects.filter(workspace=workspace, created_at__gte=period.start, created_at__lt=period.end)
+    traffic = _traffic(records)
+    results: list[Recommendation] = []
+    if kind in (None, "cheaper_model"):
+        results += _cheaper_models(workspace=workspace, traffic=traffic, period=period)
+    if kind in (None, "high_error_rate"):
+        results += _high_error_rates(workspace=workspace, traffic=traffic)
+    if kind in (None, "unused_model"):
+        used = {group.model_name for group in traffic}
+        results += _unused_models(workspace=workspace, used=used, days=days)
+    return Recommendations(period=period, results=results)
+
+
+def _traffic(records) -> list[_Traffic]:
+    rows = records.values("agent_id", "model_name").annotate(
+        requests=Count("id"),
+        errors=Count("id", filter=Q(status=UsageStatus.ERROR)),
+        prompt=Coalesce(Sum("prompt_tokens"), 0),
+        completion=Coalesce(Sum("completion_tokens"), 0),
+        cached=Coalesce(Sum("cached_tokens"), 0),
+        cache_write=Coalesce(Sum("cache_write_tokens"), 0),
+        largest_prompt=Coalesce(Max("prompt_tokens"), 0),
+        largest_completion=Coalesce(Max("completion_tokens"), 0),
+        spend=Sum("cost_usd"),
+    )
+    groups = {
+        (row["agent_id"], row["model_name"]): _Traffic(
+            agent_id=row["agent_id"],
+            model_name=row["model_name"],
+            requests=row["requests"],
+            errors=row["errors"],
+            prompt_tokens=row["prompt"],
+            completion_tokens=row["completion"],
+            cached_tokens=row["cached"],
+            cache_write_tokens=row["cache_write"],
+            # The largest prompt and the largest answer may come from different requests: an upper bound.
+            largest_request=row["largest_prompt"] + row["largest_completion"],
+            spend=row["spend"] or Decimal(0),
+        )
+        for row in rows
+        if row["model_name"]
+    }
+    # The router's P(task | prompt) per record where it analysed the prompt, else the one task it names, else unknown.
+    scores = {task: Cast(KeyTextTransform(task, "routing__task_scores"), FloatField()) for task in TASKS}
+    task_rows = records.values("agent_id", "model_name", "routing__task").annotate(
+        n=Count("id"),
+        scored=Count("id", filter=Q(routing__task_scores__has_any_keys=list(TASKS))),
+        **{f"p_{task}": Sum(value) for task, value in scores.items()},
+    )
+    for row in task_rows:
+        group = groups.get((row["agent_id"], row["model_name"]))
+        if group is None:
+            continue
+        for task in TASKS:
+            if row[f"p_{task}"]:
+                group.tasks[task] = group.tasks.get(task, 0) + row[f"p_{task}"]
+        unscored = row["n"] - row["scored"]
+        if unscored:
+            task = row["routing__task"] if row["routing__task"] in TASKS else UNKNOWN_TASK
+            group.tasks[task] = group.tasks.get(task, 0) + unscored
+    return sorted(groups.values(), key=lambda g: (g.agent_id is None, g.agent_id or 0, g.model_name))
+
+
+def _rate(part: int | Decimal, whole: int | Decimal) -> Decimal:
+    return (Decimal(part) / Decimal(whole)).quantize(RATE_PLACES) if whole else Decimal(0)
+
+
+def _quality(model: Model, table: dict[str, float], mix: dict[str, Decimal]) -> Decimal:
+    overall = float(model.quality_score)
+    value = sum(
+        float(share) * (overall if task == UNKNOWN_TASK else table.get(task, overall)) for task, share in mix.items()
+    )
+    return Decimal(str(value)).quantize(RATE_PLACES)
+
+
+def _cost(model: Model, group: _Traffic) -> Decimal | None:
+    prices = Prices(model.input_price, model.output_price, model.cache_read_price, model.cache_write_price)
+    return usage_cost(
+        prices=prices,
+        prompt_tokens=group.prompt_tokens,
+        completion_tokens=group.completion_tokens,
+        cached_tokens=group.cached_tokens,
+        cache_write_tokens=group.cache_write_tokens,
+    )
+
+
+def _candidates(*, workspace) -> list[Model]:
+    return list(
+        Model.objects.filter(
+            mode=ModelMode.CHAT,
+            enabled=True,
+            provider__enabled=True,
+            deprecated_at__isnull=True,
+            price_unknown=False,
+            input_price__isnull=False,
+            output_price__isnull=False,
+        )
+        .filter(plan_model_filter(plan=workspace.plan))
+        .exclude(health__circuit_state=CircuitState.OPEN)
+        .order_by("model_id")
+    )
+
+
+def _agents(*, workspace, traffic: list[_Traffic]) -> dict[int, AgentRef]:
+    ids = {group.agent_id for group in traffic if group.agent_id is not None}
+    agents = Agent.objects.filter(workspace=workspace, pk__in=ids).values_list("pk", "slug", "name")
+    return {pk: AgentRef(pk, slug, name) for pk, slug, name in agents}
+
+
+def _cheaper_models(*, workspace, traffic: list[_Traffic], period: Period) -> list[Recommendation]:
+    if not traffic:
+        return []
+    current = {m.model_id: m for m in Model.objects.filter(model_id__in={g.model_name for g in traffic})}
+    candidates = _candidates(workspace=workspace)
+    quality = task_quality_map(model_ids={*current, *(m.model_id for m in candidates)})
+    agents = _agents(workspace=workspace, traffic=traffic)
+    installed = set(InstalledModel.objects.filter(workspace=workspace).values_list("model__model_id", flat=True))
+    tolerance = Decimal(str(settings.RECOMMENDATION_QUALITY_TOLERANCE))
+    min_saving = Decimal(str(settings.RECOMMENDATION_MIN_SAVING_PERCENT))
+    monthly = Decimal(DAYS_PER_MONTH) / Decimal(period.days)
+    found = []
+    for group in traffic:
+        model = current.get(group.model_name)
+        if model is None or not price_known(model):
+            continue
+        current_cost = _cost(model, group)
+        if not current_cost:
+            continue
+        total = sum(group.tasks.values())
+        mix = {task: _rate(Decimal(str(n)), Decimal(str(total))) for task, n in sorted(group.tasks.items()) if n}
+        current_quality = _quality(model, quality.get(model.model_id, {}), mix)
+        best = None
+        for candidate in candidates:
+            if candidate.model_id == model.model_id or not _can_replace(candidate, model, group):
+                continue
+            candidate_quality = _quality(candidate, quality.get(candidate.model_id, {}), mix)
+            if candidate_quality < current_quality - tolerance:
+                continue
+            cost = _cost(candidate, group)
+            saving_percent = ((current_cost - cost) / current_cost * 100).quantize(Decimal("0.1"))
+            if saving_percent < min_saving:
+                continue
+            if best is None or cost < best[1] or (cost == best[1] and candidate_quality > best[2]):
+                best = (candidate, cost, candidate_quality, saving_percent)
+        if best is None:
+            continue
+        candidate, cost, candidate_quality, saving_percent = best
+        saving = ((current_cost - cost) * monthly).quantize(Decimal("0.01"))
+        agent = agents.get(group.agent_id)
+        who = f"Agent {agent.name}" if agent else "Requests without an agent"
+        found.append(
+            Recommendation(
+                kind="cheaper_model",
+                message=(
+                    f"{who}: {candidate.model_id} would have cost ${cost:.2f} instead of ${current_cost:.2f} for "
+                    f"these {group.requests:,} requests on {model.model_id} ({saving_percent}% less, about "
+                    f"${saving} a month) at quality {candidate_quality} against {current_quality} on this task mix."
+                ),
+                model=model.model_id,
+                suggested_model=candidate.model_id,
+                suggested_installed=candidate.model_id in installed,
+                agent=agent,
+                figures=Figures(
+                    requests=group.requests,
+                    prompt_tokens=group.prompt_tokens,
+                    completion_tokens=group.completion_tokens,
+                    spend_usd=group.spend,
+                    current_cost_usd=current_cost,
+                    suggested_cost_usd=cost,
+                    monthly_saving_usd=saving,
+                    saving_percent=saving_percent,
+                    current_quality=current_quality,
+                    suggested_quality=candidate_quality,
+                    task_mix=mix,
+                ),
+            )
+        )
+    found.sort(key=lambda r: -r.figures.monthly_saving_usd)
+    return found
+
+
+def _can_replace(candidate: Model, current: Model, group: _Traffic) -> bool:
+    if any(getattr(current, needed) and not getattr(candidate, needed) for needed in CAPABILITIES):
+        return False
+    return candidate.context_window is None or candidate.context_window >= group.largest_request
+
+
+def _high_error_rates(*, workspace, traffic: list[_Traffic]) -> list[Recommendation]:
+    threshold = Decimal(str(settings.RECOMMENDATION_ERROR_RATE_THRESHOLD))
+    minimum = settings.RECOMMENDATION_MIN_REQUESTS
+    by_model: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for group in traffic:
+        by_model[group.model_name][0] += group.requests
+        by_model[group.model_name][1] += group.errors
+    installed = set(InstalledModel.objects.filter(workspace=workspace).values_list("model__model_id", flat=True))
+    health = {
+        h.model.model_id: h
+        for h in ModelHealth.objects.filter(model__model_id__in={*by_model, *installed}).select_related("model")
+    }
+    found = []
+    for model_id in sorted({*by_model, *health}):
+        requests, errors = by_model.get(model_id, (0, 0))
+        rate = _rate(errors, requests)
+        seen = health.get(model_id)
+        own_high = requests >= minimum and rate >= threshold
+        health_high = seen is not None and seen.requests >= minimum and seen.error_rate >= threshold
+        if not (own_high or health_high):
+            continue
+        parts = []
+        if own_high:
+            parts.append(f"{errors:,} of your {requests:,} requests to it failed ({rate * 100:.1f}%)")
+        if health_high:
+            parts.append(
+                f"{seen.error_rate * 100:.1f}% of its {seen.requests:,} requests across Switchyard failed in the last "
+                f"{seen.window_seconds // 60} minutes"
+            )
+        found.append(
+            Recommendation(
+                kind="high_error_rate",
+                message=f"{model_id} fails often: {'; '.join(parts)}. Consider a fallback model or another model.",
+                model=model_id,
+                suggested_model=None,
+                suggested_installed=None,
+                agent=None,
+                figures=Figures(
+                    requests=requests,
+                    errors=errors,
+                    error_rate=rate,
+                    health_error_rate=seen.error_rate if seen else None,
+                    health_requests=seen.requests if seen else None,
+                    circuit_state=seen.circuit_state if seen else None,
+                ),
+            )
+        )
+    found.sort(key=lambda r: -max(r.figures.error_rate, r.figures.health_error_rate or 0))
+    return found
+
+
+def _unused_models(*, workspace, used: set[str], days: int) -> list[Recommendation]:
+    installed = (
+        InstalledModel.objects.filter(workspace=workspace)
+        .exclude(model__model_id__in=used)
+        .select_related("model")
+        .order_by("model__model_id")
+    )
+    return [
+        Recommendation(
+            kind="unused_model",
+            message=f"{item.model.model_id} is installed but had no request in the last {days} days: uninstall it to "
+            "keep the model list short.",
+            model=item.model.model_id,
+            suggested_model=None,
+            suggested_installed=None,
+            agent=None,
+            figures=Figures(requests=0, installed_at=item.created_at),
+        )
+        for item in installed
+    ]
