@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Lets audit events written inside services record the caller's IP address and user agent.
+    "apps.analytics.audit_context.audit_request_origin_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -186,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Raw usage records past USAGE_RETENTION_DAYS are deleted in batches (rollups are kept).
+    "usage-retention-purge": {
+        "task": "apps.analytics.retention_tasks.usage_retention_purge_task",
+        "schedule": crontab(hour=4, minute=41),
+    },
     # Budget thresholds reached (each alerts once per window); a run that waited past the next one is dropped.
     "budget-alerts": {
         "task": "apps.billing.tasks.budget_alerts_check_task",
@@ -262,3 +269,5 @@ BILLING_HOLD_SECONDS = env.float("BILLING_HOLD_SECONDS", default=GATEWAY_REQUEST
 # Usage records are spooled to local files first, then moved into the database in batches (see apps/analytics/usage.py).
 USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default=str(BASE_DIR / "var" / "usage-spool")))
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=0.5)
+# Raw usage records older than this many days are deleted daily (hourly rollups stay); 0 keeps them forever.
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
