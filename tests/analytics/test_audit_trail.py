@@ -11,6 +11,8 @@ from rest_framework.test import APIClient
 
 from apps.analytics.models import AuditEvent
 from apps.billing.services import ledger_topup
+from apps.catalog.models import Model, Provider
+from apps.core.models import User
 from apps.keys.services import api_key_create
 from apps.workspaces.models import BillingMode, ModelAccess, Workspace
 from tests.catalog.factories import ModelFactory, ProviderFactory
@@ -24,6 +26,7 @@ IP = "203.0.113.7"
 AGENT = "AuditTrailTest/1.0 (+keyboard)"
 ORIGIN = {"REMOTE_ADDR": IP, "HTTP_USER_AGENT": AGENT}
 BYOK_SECRET = "sk-byok-live-0123456789-AUDITSECRET-wxyz"
+PLATFORM_SECRET = "sk-platform-9876543210-AUDITSECRET-abcd"
 
 
 @pytest.fixture
@@ -167,6 +170,50 @@ class TestAdminEdits:
             assert (event.ip_address, event.user_agent) == (IP, AGENT)
             assert event.actor.username == "root"
             assert event.workspace == workspace
+
+    def test_provider_edit_with_a_new_platform_key_keeps_no_secret(self, staff):
+        provider = ProviderFactory(slug="acme", name="Acme AI")
+        url = admin_url(Provider, "change", provider.pk)
+        data = changeform_data(staff.get(url))
+        data.update({"name": "Acme Renamed", "new_platform_key": PLATFORM_SECRET})
+
+        assert staff.post(url, data).status_code == 302
+
+        event = only_event("provider.changed")
+        assert (event.ip_address, event.user_agent, event.actor.username) == (IP, AGENT, "root")
+        assert event.data["changes"]["name"] == {"from": "Acme AI", "to": "Acme Renamed"}
+        assert PLATFORM_SECRET not in every_event_as_text()
+
+    def test_model_price_edit_and_delete(self, staff):
+        model = ModelFactory(input_price=Decimal("0.000001"))
+        url = admin_url(Model, "change", model.pk)
+        data = changeform_data(staff.get(url))
+        data["input_price"] = "0.000002"
+
+        assert staff.post(url, data).status_code == 302
+        assert staff.post(admin_url(Model, "delete", model.pk), {"post": "yes"}).status_code == 302
+
+        changed = only_event("model.changed")
+        prices = changed.data["changes"]["input_price"]
+        assert (Decimal(prices["from"]), Decimal(prices["to"])) == (Decimal("0.000001"), Decimal("0.000002"))
+        for event in (changed, only_event("model.deleted")):
+            assert (event.ip_address, event.user_agent, event.actor.username) == (IP, AGENT, "root")
+
+    def test_granting_staff_to_a_user_is_recorded_without_the_password_hash(self, staff):
+        user = UserFactory(username="bob", is_staff=False)
+        url = admin_url(User, "change", user.pk)
+        data = changeform_data(staff.get(url))
+        data["is_staff"] = "on"
+        joined = data.pop("date_joined")  # the admin shows it as a date and a time field
+        data.update({"date_joined_0": f"{joined:%Y-%m-%d}", "date_joined_1": f"{joined:%H:%M:%S}"})
+
+        response = staff.post(url, data)
+        assert response.status_code == 302, response.context["adminform"].form.errors
+
+        event = only_event("admin.user.changed")
+        assert event.data["changes"]["is_staff"] == {"from": False, "to": True}
+        assert (event.ip_address, event.actor.username) == (IP, "root")
+        assert user.password not in every_event_as_text()
 
 
 def test_outside_a_request_events_have_no_origin(workspace, member):
