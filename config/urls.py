@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/analytics/llm/recommendations", include("apps.analytics.recommendation_urls")),
     path("api/", include("apps.workspaces.agent_urls")),
     path("api/staff/", include("apps.catalog.staff_urls")),
+    path("api/audit-events", include("apps.analytics.audit_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),

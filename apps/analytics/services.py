@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from apps.analytics.audit_context import current_request_origin, request_origin
 from apps.analytics.models import AuditEvent, CircuitState, ModelHealth
 
 if TYPE_CHECKING:
@@ -41,11 +42,6 @@ def _without_secrets(value: Any) -> Any:
     return value
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it.
-    return request.META.get("REMOTE_ADDR") or None
-
-
 def audit_event_record(
     *,
     action: str,
@@ -56,7 +52,9 @@ def audit_event_record(
     data: dict | None = None,
     request: HttpRequest | None = None,
 ) -> AuditEvent:
-    """Record who did what to which object. Keys of `data` that look like secrets are dropped, at any depth."""
+    """Record who did what to which object. Keys of `data` that look like secrets are dropped, at any depth.
+
+    Where from: the request given, else the request being handled (see apps/analytics/audit_context.py)."""
     clean_data = json.loads(json.dumps(_without_secrets(data or {}), cls=DjangoJSONEncoder))
     event = AuditEvent(
         action=action[:64],
@@ -69,9 +67,12 @@ def audit_event_record(
         event.target_type = target._meta.label_lower[:64]
         event.target_id = str(target.pk or "")[:64]
         event.target_repr = str(target)[:255]
+    # Without a request, the one being handled (if any) still says where the change came from.
+    origin = request_origin(request) if request is not None else current_request_origin()
+    if origin is not None:
+        event.ip_address = origin.ip_address
+        event.user_agent = origin.user_agent
     if request is not None:
-        event.ip_address = _client_ip(request)
-        event.user_agent = request.META.get("HTTP_USER_AGENT", "")[:255]
         user = getattr(request, "user", None)
         if actor is None and actor_api_key is None and user is not None and user.is_authenticated:
             event.actor = user

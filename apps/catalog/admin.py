@@ -11,6 +11,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from apps.core.admin import AuditedAdminMixin
+
 from .models import Category, Model, ModelAlias, PlanTier, PowerLevel, PriceChange, Provider, TaskScore
 from .selectors import plan_choices
 from .services import (
@@ -75,7 +77,8 @@ class ProviderForm(forms.ModelForm):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_action = "provider"  # as the staff API's provider.changed
     form = ProviderForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
@@ -230,7 +233,8 @@ class ModelForm(forms.ModelForm):
 
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
+    audit_action = "model"  # as the staff API's model.changed
     form = ModelForm
     change_list_template = "admin/catalog/model/change_list.html"
     list_display = [
@@ -291,6 +295,7 @@ class ModelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         model_staff_save(model=obj, changed_fields=form.changed_data)
+        self.audit_save(request, obj, form, change)
 
     @admin.action(description="Enable selected models", permissions=["change"])
     def enable_models(self, request, queryset):
@@ -404,7 +409,7 @@ class PriceChangeAdmin(admin.ModelAdmin):
 
 
 @admin.register(TaskScore)
-class TaskScoreAdmin(admin.ModelAdmin):
+class TaskScoreAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["model", "task", "score", "source", "sample_size", "updated_at"]
     list_filter = ["task", "source"]
     search_fields = ["model__model_id"]
@@ -413,7 +418,7 @@ class TaskScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(admin.ModelAdmin):
+class ModelAliasAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["alias", "model", "updated_at"]
     search_fields = ["alias", "model__model_id"]
     list_select_related = ["model"]

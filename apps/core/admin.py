@@ -56,6 +56,10 @@ class AuditedAdminMixin:
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        self.audit_save(request, obj, form, change)
+
+    def audit_save(self, request, obj, form, change) -> None:
+        """Record an add or change; an admin whose save_model saves through a service calls this after it."""
         audit_event_record(
             action=f"{self.audit_prefix()}.{'changed' if change else 'created'}",
             workspace=self.audit_workspace(obj),
@@ -118,7 +122,7 @@ class UserMembershipInline(admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
     inlines = [UserMembershipInline]
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups")

@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Lets audit events written inside services record the caller's IP address and user agent.
+    "apps.analytics.audit_context.audit_request_origin_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -186,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Raw usage records past USAGE_RETENTION_DAYS are deleted in batches (rollups are kept).
+    "usage-retention-purge": {
+        "task": "apps.analytics.retention_tasks.usage_retention_purge_task",
+        "schedule": crontab(hour=4, minute=41),
+    },
     # Budget thresholds reached (each alerts once per window); a run that waited past the next one is dropped.
     "budget-alerts": {
         "task": "apps.billing.tasks.budget_alerts_check_task",
@@ -270,3 +277,6 @@ RECOMMENDATION_QUALITY_TOLERANCE = env.float("RECOMMENDATION_QUALITY_TOLERANCE",
 RECOMMENDATION_MIN_SAVING_PERCENT = env.float("RECOMMENDATION_MIN_SAVING_PERCENT", default=10.0)
 RECOMMENDATION_ERROR_RATE_THRESHOLD = env.float("RECOMMENDATION_ERROR_RATE_THRESHOLD", default=0.05)
 RECOMMENDATION_MIN_REQUESTS = env.int("RECOMMENDATION_MIN_REQUESTS", default=20)
+
+# Raw usage records older than this many days are deleted daily (hourly rollups stay); 0 keeps them forever.
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
