@@ -94,10 +94,13 @@ class UsageRollup(models.Model):
 
 
 class UsageRollupMark(models.Model):
-    """How far the hourly rollup has read the usage records: the highest UsageRecord id already folded in."""
+    """How far the hourly rollup has read the usage records: the highest UsageRecord id already folded in, and the
+    mark before the last run (each run reads that run's ids again, for records whose ids were taken earlier but whose
+    transaction committed later)."""
 
     name = models.CharField(max_length=32, unique=True, default="usage")
     last_record_id = models.BigIntegerField(default=0)
+    previous_record_id = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -1,8 +1,9 @@
 """The hourly usage rollup: UsageRecords summed per UTC hour × workspace × agent × API key × model into UsageRollup.
 
-Each run reads the records ingested since the last one (ids above a high-water mark kept in UsageRollupMark),
-finds the (workspace, hour) pairs they touch and recomputes those whole hours from the raw records, so a late record
-(its hour rolled up before it arrived) is folded in and running twice changes nothing. Dashboards and
+Each run reads the records ingested since the run before last (ids above the marks kept in UsageRollupMark: the
+last run's ids are read a second time, for ingest transactions that committed out of id order), finds the
+(workspace, hour) pairs they touch and recomputes those whole hours from the raw records, so a late record (its hour
+rolled up before it arrived) is folded in and running again changes nothing. Dashboards and
 /api/analytics read the rollups only.
 """
 
@@ -47,13 +48,16 @@ def usage_rollup_build(*, since: datetime.datetime | None = None, until: datetim
 
     with transaction.atomic():
         mark = UsageRollupMark.objects.select_for_update().get(pk=_mark().pk)  # one run at a time
-        top = UsageRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0
-        if top <= mark.last_record_id:
-            return RollupRun(hours=0, rows=0, last_record_id=mark.last_record_id)
-        pairs = _touched_hours(UsageRecord.objects.filter(id__gt=mark.last_record_id, id__lte=top))
+        top = max(UsageRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0, mark.last_record_id)
+        # Ingest transactions run side by side, so ids can commit out of order: a record whose id is below the mark
+        # may appear just after a run. Reading the previous run's ids once more (a run later) folds those in.
+        since_id = mark.previous_record_id
+        if top <= since_id:
+            return RollupRun(hours=0, rows=0, last_record_id=top)
+        pairs = _touched_hours(UsageRecord.objects.filter(id__gt=since_id, id__lte=top))
         rows = _rebuild(pairs)
-        mark.last_record_id = top
-        mark.save(update_fields=["last_record_id", "updated_at"])
+        mark.previous_record_id, mark.last_record_id = mark.last_record_id, top
+        mark.save(update_fields=["previous_record_id", "last_record_id", "updated_at"])
     return RollupRun(hours=len(pairs), rows=rows, last_record_id=top)
 
 

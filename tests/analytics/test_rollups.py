@@ -92,22 +92,38 @@ def test_sums_records_per_hour_workspace_agent_key_and_model(workspace, model):
     assert (rollup.provider_slug, rollup.is_byok) == (model.provider.slug, False)
 
 
-def test_running_twice_changes_nothing(workspace, model):
+def test_running_again_changes_nothing(workspace, model):
     UsageRecordFactory.create_batch(3, workspace=workspace, model=model, created_at=at(0, 10))
     usage_rollup_build()
     first = rollup_rows()
+
+    again = usage_rollup_build()  # reads the last run's records once more, to the same figures
+    assert (again.hours, again.rows) == (1, 1)
+    assert rollup_rows() == first
     ids = set(UsageRollup.objects.values_list("pk", flat=True))
 
-    again = usage_rollup_build()
-
-    assert (again.hours, again.rows) == (0, 0)
+    third = usage_rollup_build()
+    assert (third.hours, third.rows) == (0, 0)
     assert rollup_rows() == first
     assert set(UsageRollup.objects.values_list("pk", flat=True)) == ids
+
+
+def test_a_record_committed_after_a_higher_id_is_folded_in_by_the_next_run(workspace, model):
+    """Two ingests side by side: the one with the higher ids commits first and a rollup runs in between."""
+    UsageRecordFactory(id=1000, workspace=workspace, model=model, created_at=at(0, 10))
+    assert usage_rollup_build().last_record_id == 1000
+    UsageRecordFactory(id=500, workspace=workspace, model=model, created_at=at(2, 10))
+
+    run = usage_rollup_build()
+
+    assert run.last_record_id == 1000
+    assert sorted(UsageRollup.objects.values_list("hour", "requests")) == [(at(0), 1), (at(2), 1)]
 
 
 def test_a_late_record_is_folded_into_its_hour_already_rolled_up(workspace, model):
     UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 10))
     UsageRecordFactory(workspace=workspace, model=model, created_at=at(5, 10))
+    usage_rollup_build()
     usage_rollup_build()
 
     UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 40), prompt_tokens=1000)

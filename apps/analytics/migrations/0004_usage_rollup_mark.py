@@ -16,6 +16,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(default='usage', max_length=32, unique=True)),
                 ('last_record_id', models.BigIntegerField(default=0)),
+                ('previous_record_id', models.BigIntegerField(default=0)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
         ),
