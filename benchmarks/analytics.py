@@ -176,6 +176,12 @@ def _run(args, connection) -> None:
     print(
         f"first rollup: {time.perf_counter() - started:.1f} s ({run.hours:,} workspace-hours, {run.rows:,} rollup rows)"
     )
+    started = time.perf_counter()
+    run = usage_rollup_build()
+    print(
+        f"second rollup, nothing new (reads the first run's ids again): {time.perf_counter() - started:.1f} s "
+        f"({run.hours:,} workspace-hours)"
+    )
     late = list(
         _rows(
             count=1000,
