@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("apps.workspaces.agent_urls")),
     path("api/staff/", include("apps.catalog.staff_urls")),
     path("api/audit-events", include("apps.analytics.audit_urls")),
+    path("api/analytics/", include("apps.analytics.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),

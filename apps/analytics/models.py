@@ -80,6 +80,7 @@ class UsageRollup(models.Model):
     reasoning_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(default=0, **COST)
     latency_ms_sum = models.BigIntegerField(default=0)
+    latency_samples = models.PositiveIntegerField(default=0, help_text="Requests with a latency.")
 
     class Meta:
         indexes = [
@@ -90,6 +91,20 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H:00} {self.model_name}"
+
+
+class UsageRollupMark(models.Model):
+    """How far the hourly rollup has read the usage records: the highest UsageRecord id already folded in, and the
+    mark before the last run (each run reads that run's ids again, for records whose ids were taken earlier but whose
+    transaction committed later)."""
+
+    name = models.CharField(max_length=32, unique=True, default="usage")
+    last_record_id = models.BigIntegerField(default=0)
+    previous_record_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_record_id}"
 
 
 class CircuitState(models.TextChoices):

@@ -156,6 +156,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# How often beat folds newly ingested usage records into the hourly UsageRollup rows the dashboards read.
+USAGE_ROLLUP_INTERVAL_SECONDS = env.int("USAGE_ROLLUP_INTERVAL_SECONDS", default=300)
+
 # Budget alerts: how often the beat job looks for thresholds newly reached, and how it calls a workspace's webhook
 # (seconds per attempt; extra attempts after a connection error, a timeout, 429 or 5xx).
 BUDGET_ALERT_CHECK_SECONDS = env.int("BUDGET_ALERT_CHECK_SECONDS", default=60)
@@ -198,6 +201,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.billing.tasks.budget_alerts_check_task",
         "schedule": float(BUDGET_ALERT_CHECK_SECONDS),
         "options": {"expires": BUDGET_ALERT_CHECK_SECONDS},
+    },
+    # Hourly usage rollups; a run that waited past the next one is dropped (the next folds in the same records).
+    "usage-rollup": {
+        "task": "apps.analytics.tasks.usage_rollup_task",
+        "schedule": float(USAGE_ROLLUP_INTERVAL_SECONDS),
+        "options": {"expires": USAGE_ROLLUP_INTERVAL_SECONDS},
     },
 }
 
