@@ -27,7 +27,7 @@ from apps.analytics.rollup_selectors import (
     usage_summary,
 )
 from apps.core.api import ErrorSerializer, PagePagination, WorkspaceAPIView
-from apps.workspaces.apis import PageQuerySerializer, StrictSerializer, query_params
+from apps.core.api_io import PageQuerySerializer, StrictSerializer, query_params
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input; `extra.fields` names the fields."),

@@ -10,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 
 from apps.analytics.audit_selectors import audit_event_list
 from apps.core.api import WorkspaceAPIView
-from apps.workspaces.apis import PageQuerySerializer, api_errors, page_serializer, paginated, query_params
+from apps.core.api_io import PageQuerySerializer, api_errors, page_serializer, paginated, query_params
 
 
 class AuditActorSerializer(serializers.Serializer):

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
 from apps.core.api import PagePagination, WorkspaceAPIView
-from apps.workspaces.apis import DecimalStringField, PageQuerySerializer, api_errors, query_params
+from apps.core.api_io import DecimalStringField, PageQuerySerializer, api_errors, query_params
 
 from .recommendations import KINDS, usage_recommendations
 

@@ -27,14 +27,13 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from apps.billing.pricing import Prices, usage_cost
-from apps.catalog.insights import price_known
-from apps.catalog.models import Model, ModelMode
+from apps.catalog.insights import callable_chat_model_list, price_known
+from apps.catalog.models import Model
 from apps.catalog.task_scores import task_quality_map
 from apps.routing.prompt_analysis import TASKS
 from apps.workspaces.models import Agent, InstalledModel
-from apps.workspaces.selectors import plan_model_filter
 
-from .models import CircuitState, ModelHealth, UsageRecord, UsageStatus
+from .models import ModelHealth, UsageRecord, UsageStatus
 
 KINDS = ("cheaper_model", "high_error_rate", "unused_model")
 DAYS_PER_MONTH = 30
@@ -206,20 +205,7 @@ def _cost(model: Model, group: _Traffic) -> Decimal | None:
 
 
 def _candidates(*, workspace) -> list[Model]:
-    return list(
-        Model.objects.filter(
-            mode=ModelMode.CHAT,
-            enabled=True,
-            provider__enabled=True,
-            deprecated_at__isnull=True,
-            price_unknown=False,
-            input_price__isnull=False,
-            output_price__isnull=False,
-        )
-        .filter(plan_model_filter(plan=workspace.plan))
-        .exclude(health__circuit_state=CircuitState.OPEN)
-        .order_by("model_id")
-    )
+    return list(callable_chat_model_list(plan=workspace.plan).order_by("model_id"))
 
 
 def _agents(*, workspace, traffic: list[_Traffic]) -> dict[int, AgentRef]:

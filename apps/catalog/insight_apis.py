@@ -5,8 +5,6 @@ Prices and costs are decimal strings in USD: prices per token and per 1M tokens,
 Unknown query parameters and body fields are bad input (400 naming them), so a misspelt filter never goes unnoticed.
 """
 
-from decimal import Decimal
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -26,6 +24,7 @@ from apps.catalog.insights import (
 )
 from apps.catalog.models import PowerLevel, TaskType
 from apps.core.api import ErrorSerializer, WorkspaceAPIView
+from apps.core.api_io import DecimalStringField
 
 MAX_TOKENS_PER_REQUEST = 100_000_000
 MAX_REQUESTS = 1_000_000_000
@@ -37,13 +36,6 @@ ERRORS = {
 
 
 @extend_schema_field(OpenApiTypes.DECIMAL)
-class DecimalStringField(serializers.Field):
-    """A Decimal as a plain decimal string without trailing zeros ("0.00000015", "2.5"), never in exponent form."""
-
-    def to_representation(self, value: Decimal) -> str:
-        return f"{value.normalize():f}" if value else "0"
-
-
 def _query_params(request, allowed: set[str]) -> dict[str, str]:
     """The query string as a plain dict. A parameter the endpoint does not take, or one given twice, is bad input."""
     errors = {}

@@ -531,8 +531,10 @@ def _weights(query: RecommendQuery, workspace) -> dict[str, float]:
         return dict(router.DEFAULT_WEIGHTS)
 
 
-def _candidate_models(*, workspace, plan, query: RecommendQuery):
-    models = (
+def callable_chat_model_list(*, plan):
+    """The chat models a workspace on `plan` could be routed to now: enabled at an enabled provider, priced, not
+    deprecated, allowed by the plan, and not behind an open circuit."""
+    return (
         Model.objects.filter(
             mode=ModelMode.CHAT,
             enabled=True,
@@ -544,8 +546,11 @@ def _candidate_models(*, workspace, plan, query: RecommendQuery):
         )
         .filter(plan_model_filter(plan=plan))
         .exclude(health__circuit_state=CircuitState.OPEN)
-        .select_related("provider", "health")
     )
+
+
+def _candidate_models(*, workspace, plan, query: RecommendQuery):
+    models = callable_chat_model_list(plan=plan).select_related("provider", "health")
     for needed in ("tools", "vision", "json", "reasoning"):
         if getattr(query, needed):
             models = models.filter(**{f"supports_{needed}": True})

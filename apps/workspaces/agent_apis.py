@@ -11,6 +11,14 @@ from rest_framework.response import Response
 from apps.billing.models import BudgetAction, BudgetPeriod
 from apps.catalog.models import PowerLevel, TaskType
 from apps.core.api import WorkspaceAPIView
+from apps.core.api_io import (
+    PageQuerySerializer,
+    StrictSerializer,
+    api_errors,
+    page_serializer,
+    paginated,
+    query_params,
+)
 from apps.workspaces.agent_services import (
     AGENT_DESCRIPTION_MAX_LENGTH,
     MAX_FALLBACKS,
@@ -19,16 +27,7 @@ from apps.workspaces.agent_services import (
     agent_delete,
     agent_update,
 )
-from apps.workspaces.apis import (
-    PageQuerySerializer,
-    PowerLevelField,
-    RoutingWeightsSerializer,
-    StrictSerializer,
-    api_errors,
-    page_serializer,
-    paginated,
-    query_params,
-)
+from apps.workspaces.apis import PowerLevelField, RoutingWeightsSerializer
 from apps.workspaces.models import Agent, PrivacyMode, RoutingPolicy, ServiceCategory
 from apps.workspaces.routing_config import routing_weights_stored
 from apps.workspaces.selectors import agent_get_with_config, agent_list
