@@ -1,7 +1,9 @@
 import asyncio
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -67,3 +69,26 @@ def mock_provider(_mock_server: RunningMock) -> Iterator[RunningMock]:
     _mock_server.reset()
     yield _mock_server
     _mock_server.reset()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator:
+    """Debian's Chromium driven by Playwright, one browser per test module (`make test` installs it)."""
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing and could not be installed (`make test` installs it with apt-get)."
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the browser tests: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Playwright's sync API keeps its event loop marked as running in this thread, so Django would refuse the
+        # test's own (synchronous) ORM calls and the database flush after each test.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
+            yield browser
+            browser.close()

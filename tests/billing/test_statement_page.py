@@ -10,7 +10,6 @@ tests skipped, and never on CI.
 
 import csv
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,29 +20,8 @@ from tests.billing.test_statements import GPT, HAIKU, make_workspace, seed_march
 from tests.core.factories import UserFactory
 from tests.workspaces.factories import MembershipFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 PASSWORD = "correct-horse-battery"  # UserFactory's
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator:
-    """One browser for the whole module."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing and could not be installed (`make test` installs it with apt-get)."
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch:
-        # Playwright's sync API keeps its event loop marked as running in this thread, so Django would refuse the
-        # test's own (synchronous) ORM calls and the database flush after each test.
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-            yield browser
-            browser.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ opens the docs, finds every tag, and calls two operations from the page with "Tr
 needs the CSRF token the page carries). Screenshots go to test-artifacts/screenshots/.
 """
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,6 @@ from tests.core.factories import UserFactory
 from tests.keys.factories import ApiKeyFactory
 from tests.workspaces.factories import MembershipFactory, WorkspaceFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
 
 
@@ -37,24 +35,6 @@ def test_the_docs_page_loads_swagger_ui_from_the_app_and_reads_the_schema(client
         assert asset.startswith(settings.STATIC_URL), f"{asset} is not served by Switchyard itself"
         assert client.get(asset).status_code == 200, asset
     assert client.get("/api/schema/").status_code == 200
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator:
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing and could not be installed (`make test` installs it with apt-get)."
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with pytest.MonkeyPatch.context() as patch:
-        # Playwright's sync API keeps its event loop marked as running in this thread; the test's ORM calls are sync.
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-            yield browser
-            browser.close()
 
 
 @pytest.fixture
