@@ -4,12 +4,13 @@ Secrets never leave in a response, except an API key's secret once, in the answe
 """
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
-from apps.core.api import ErrorSerializer, WorkspaceAPIView
+from apps.core.api import WorkspaceAPIView
+from apps.core.api_io import ERRORS
 from apps.keys.models import ApiKey, ProviderKey
 from apps.keys.selectors import api_key_get, api_key_list, byok_provider_get, provider_key_get, provider_key_list
 from apps.keys.services import (
@@ -21,14 +22,6 @@ from apps.keys.services import (
     provider_key_test,
 )
 from apps.workspaces.selectors import agent_get
-
-ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Bad input; `extra.fields` names the fields."),
-    401: OpenApiResponse(ErrorSerializer, description="Missing, invalid, revoked or expired credentials."),
-    403: OpenApiResponse(ErrorSerializer, description="Not allowed in this workspace or on its plan."),
-    404: OpenApiResponse(ErrorSerializer, description="No such object in this workspace."),
-    409: OpenApiResponse(ErrorSerializer, description="Conflicts with the current state."),
-}
 
 
 def _errors(*statuses: int) -> dict:

@@ -102,12 +102,11 @@ async def admit(record: CallRecord, body: dict, candidates: list[ModelRoute]) ->
     if not counters and not limits:
         return None
     prompt = estimate_prompt_tokens(body)
-    tokens = max(prompt + held_output_tokens(body, route) for route in candidates)
+    outputs = [(route, held_output_tokens(body, route)) for route in candidates]
+    tokens = prompt + max(output for _, output in outputs)
     cost_units = max(
-        to_units(
-            usage_cost(prices=route.prices, prompt_tokens=prompt, completion_tokens=held_output_tokens(body, route))
-        )
-        for route in candidates
+        to_units(usage_cost(prices=route.prices, prompt_tokens=prompt, completion_tokens=output))
+        for route, output in outputs
     )
     amounts = [(counter, tokens if counter.kind == QUOTA else cost_units) for counter in counters]
     rates = [(limit, 1 if limit.kind == REQUESTS else tokens) for limit in limits]
