@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
@@ -20,6 +21,13 @@ urlpatterns = [
     path("api/audit-events", include("apps.analytics.audit_urls")),
     path("api/analytics/", include("apps.analytics.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
+    # The marketplace pages (server-rendered, for signed-in members).
+    path("", RedirectView.as_view(url="/models/", permanent=False), name="home"),
+    path("", include("apps.catalog.page_urls")),
+    path("", include("apps.analytics.page_urls")),
+    path("keys/", include("apps.keys.page_urls")),
+    path("agents/", include("apps.workspaces.agent_page_urls")),
+    path("workspace/", include("apps.workspaces.page_urls")),
     path("billing/", include("apps.billing.page_urls")),
     path("v1/", include("apps.routing.urls")),
 ]

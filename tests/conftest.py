@@ -92,3 +92,13 @@ def chromium() -> Iterator:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
             yield browser
             browser.close()
+
+
+@pytest.fixture
+def page(chromium) -> Iterator:
+    """A fresh browser tab (tests/browser.py); `page.problems` collects console errors and failed requests."""
+    from tests.browser import browser_page
+
+    tab = browser_page(chromium)
+    yield tab
+    tab.context.close()

@@ -1,15 +1,13 @@
 """The marketplace's statement page: a signed-in member's workspace statement of one month, and its CSV download.
 
-The page shows what the API returns (the same selector and serializer). A member of several workspaces picks one
-with `?workspace=<slug>`, among their own only: another workspace's slug is a 404.
+The page shows what the API returns (the same selector and serializer), for the member's current workspace
+(apps/workspaces/pages.py: the header's switcher, or `?workspace=<slug>` among their own only).
 """
 
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,20 +21,12 @@ from apps.billing.statements import (
 )
 from apps.core.errors import ApplicationError
 from apps.workspaces.models import Workspace
-from apps.workspaces.selectors import workspace_for_member
+from apps.workspaces.pages import workspace_page
 
 
 def _member_workspace(request: HttpRequest) -> tuple[Workspace, str]:
-    """The workspace the page is about and the slug that picked it ("" for the member's first workspace)."""
-    slug = request.GET.get("workspace", "").strip()
-    workspace = workspace_for_member(user=request.user, slug=slug or None)
-    if workspace is None:
-        if slug:
-            raise Http404("You have no workspace of that name.")
-        raise PermissionDenied("You are not a member of any workspace.")
-    if not workspace.is_active:
-        raise PermissionDenied("This workspace is deactivated.")
-    return workspace, slug
+    """The workspace the page is about and the `?workspace=` slug that picked it, kept in the page's links."""
+    return request.workspace, request.GET.get("workspace", "").strip()
 
 
 def _statement_month(value: str, workspace: Workspace) -> date:
@@ -51,7 +41,7 @@ def _page_url(name: str, month: date, slug: str) -> str:
     return f"{url}?{urlencode({'workspace': slug})}" if slug else url
 
 
-@login_required
+@workspace_page
 def statement_current(request: HttpRequest) -> HttpResponse:
     """To the current month's statement, or to the month (and workspace) the pickers chose."""
     workspace, slug = _member_workspace(request)
@@ -64,7 +54,7 @@ def statement_current(request: HttpRequest) -> HttpResponse:
     return redirect(_page_url("billing_pages:statement", month, slug))
 
 
-@login_required
+@workspace_page
 def statement_page(request: HttpRequest, month: str) -> HttpResponse:
     workspace, slug = _member_workspace(request)
     shown = _statement_month(month, workspace)
@@ -74,8 +64,6 @@ def statement_page(request: HttpRequest, month: str) -> HttpResponse:
     context = {
         "workspace": workspace,
         "workspace_slug": slug,
-        # Picking among the member's workspaces is offered only to members of several.
-        "workspaces": Workspace.objects.filter(memberships__user=request.user, is_active=True).order_by("name"),
         "statement": StatementOutputSerializer(monthly_statement(workspace=workspace, month=shown)).data,
         "month": shown,
         "current_month": current,
@@ -86,7 +74,7 @@ def statement_page(request: HttpRequest, month: str) -> HttpResponse:
     return render(request, "billing/statement.html", context)
 
 
-@login_required
+@workspace_page
 def statement_csv_download(request: HttpRequest, month: str) -> HttpResponse:
     workspace, _ = _member_workspace(request)
     return statement_csv_response(monthly_statement(workspace=workspace, month=_statement_month(month, workspace)))

@@ -77,6 +77,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.workspaces.pages.workspace_switcher",
             ],
         },
     },
@@ -123,7 +124,7 @@ STORAGES = {
 
 # The marketplace's sign-in (Django's auth views at /accounts/); the statements are its first page.
 LOGIN_URL = "/accounts/login/"
-LOGIN_REDIRECT_URL = "/billing/statements/"
+LOGIN_REDIRECT_URL = "/models/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 REST_FRAMEWORK = {

@@ -10,30 +10,14 @@ tests skipped, and never on CI.
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from tests.billing.test_statements import GPT, HAIKU, make_workspace, seed_march
+from tests.browser import PASSWORD, assert_accessible, screenshot
 from tests.core.factories import UserFactory
 from tests.workspaces.factories import MembershipFactory
-
-SCREENSHOTS = Path(settings.BASE_DIR) / "test-artifacts" / "screenshots"
-PASSWORD = "correct-horse-battery"  # UserFactory's
-
-
-@pytest.fixture
-def page(chromium) -> Iterator:
-    """A fresh browser context; `page.problems` collects console errors and uncaught page errors."""
-    context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.problems = []
-    page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
-    page.on("pageerror", lambda error: page.problems.append(str(error)))
-    yield page
-    context.close()
 
 
 @pytest.fixture
@@ -48,11 +32,6 @@ def _figure(page, name: str) -> str:
     return page.locator(f'[data-figure="{name}"]').inner_text().strip()
 
 
-def _screenshot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
 def _downloaded_rows(download) -> list[list[str]]:
     return list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
 
@@ -60,7 +39,7 @@ def _downloaded_rows(download) -> list[list[str]]:
 def test_a_member_reads_moves_between_months_and_downloads_the_statement(live_server, page, workspace):
     page.goto(f"{live_server.url}/billing/statements/2026-03/")
     assert page.url == f"{live_server.url}/accounts/login/?next=/billing/statements/2026-03/"
-    _screenshot(page, "login")
+    screenshot(page, "login")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -90,13 +69,9 @@ def test_a_member_reads_moves_between_months_and_downloads_the_statement(live_se
     assert [text.strip() for text in model_rows] == [HAIKU, GPT]
     agent_rows = page.locator('tr[data-row="agent"] th').all_inner_texts()
     assert [text.strip() for text in agent_rows] == ["Support Bot (support)", "No agent", "Coder (coder)"]
-    _screenshot(page, "statement-desktop")
+    screenshot(page, "statement-desktop")
 
-    # Accessible names and structure: every table has a caption, every field a label.
-    assert page.locator("table:not(:has(caption))").count() == 0
-    assert page.evaluate(
-        "[...document.querySelectorAll('input:not([type=hidden]), select')].every(el => el.labels.length > 0)"
-    )
+    assert_accessible(page)
 
     page.get_by_role("link", name="← Previous month").click()
     page.wait_for_url("**/billing/statements/2026-02/")
@@ -152,7 +127,7 @@ def test_the_page_fits_a_narrow_screen(live_server, page, workspace):
     wide.focus()
     page.keyboard.press("ArrowRight")
     page.wait_for_function("box => box.scrollLeft > 0", arg=wide.element_handle(), timeout=2000)
-    _screenshot(page, "statement-narrow")
+    screenshot(page, "statement-narrow")
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/accounts/login/")

@@ -484,7 +484,7 @@ class TestStatementPage:
         wrong = client.post("/accounts/login/", {"username": "ada", "password": "nope"})
         assert wrong.status_code == 200 and "enter a correct username and password" in wrong.content.decode()
         signed_in = client.post("/accounts/login/", {"username": "ada", "password": "correct-horse-battery"})
-        assert signed_in.status_code == 302 and signed_in["Location"] == "/billing/statements/"
+        assert signed_in.status_code == 302 and signed_in["Location"] == "/models/"
         signed_out = client.post("/accounts/logout/")
         assert signed_out.status_code == 302 and signed_out["Location"] == "/accounts/login/"
         assert client.get("/billing/statements/").status_code == 302
