@@ -1,12 +1,17 @@
 import asyncio
 import os
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import uvicorn
 from aiohttp import web
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from apps.routing.mock.server import MockProvider, MockState
 
@@ -69,6 +74,34 @@ def mock_provider(_mock_server: RunningMock) -> Iterator[RunningMock]:
     _mock_server.reset()
     yield _mock_server
     _mock_server.reset()
+
+
+@pytest.fixture(scope="session")
+def gateway_url() -> Iterator[str]:
+    from config.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(application, lifespan="on", log_level="warning", timeout_graceful_shutdown=1)
+    )
+
+    def serve() -> None:
+        asyncio.run(server.serve(sockets=[sock]))
+
+    thread = threading.Thread(target=serve, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "gateway did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    # The gateway's database work ran on asgiref's sync thread: close its connections so the test database can go.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 
 CHROMIUM = Path("/usr/bin/chromium")

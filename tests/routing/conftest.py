@@ -1,18 +1,12 @@
 """A live gateway for the tests of /v1: the project's ASGI application served by uvicorn from a thread of the
 test process (so it shares the test database), calling the mock provider over real HTTP."""
 
-import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-import uvicorn
-from asgiref.sync import SyncToAsync
-from django.db import connections
 
 from apps.analytics.models import UsageRecord
 from apps.billing.admission import admission_backend_reset
@@ -38,34 +32,6 @@ PRICES = {
     "gemini/gemini-2.5-flash": (Decimal("0.0000003"), Decimal("0.0000025"), Decimal("0.00000003"), None),
     "gemini/gemini-3-pro": (Decimal("0.000002"), Decimal("0.000012"), Decimal("0.0000002"), None),
 }
-
-
-@pytest.fixture(scope="session")
-def gateway_url() -> Iterator[str]:
-    from config.asgi import application
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(application, lifespan="on", log_level="warning", timeout_graceful_shutdown=1)
-    )
-
-    def serve() -> None:
-        asyncio.run(server.serve(sockets=[sock]))
-
-    thread = threading.Thread(target=serve, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline, "gateway did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    # The gateway's database work ran on asgiref's sync thread: close its connections so the test database can go.
-    SyncToAsync.single_thread_executor.submit(connections.close_all).result(10)
 
 
 @dataclass
