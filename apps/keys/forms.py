@@ -65,9 +65,7 @@ class ApiKeyCreateForm(forms.Form):
 
     def __init__(self, *args, agents: list[Agent], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agent"].choices = [("", "No agent (any agent, or none)")] + [
-            (str(agent.pk), agent.name) for agent in agents
-        ]
+        self.fields["agent"].choices = [("", "No agent")] + [(str(agent.pk), agent.name) for agent in agents]
         self._agents = {str(agent.pk): agent for agent in agents}
 
     def chosen_agent(self) -> Agent | None:

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.analytics.rollup_selectors import analytics_period, usage_costs
 from apps.catalog.models import Provider
@@ -160,6 +160,7 @@ def _render_index(
     return render(request, "keys/index.html", context, status=status)
 
 
+@require_safe
 @workspace_page
 def keys_index(request: HttpRequest) -> HttpResponse:
     return _render_index(request)

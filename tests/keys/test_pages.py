@@ -415,3 +415,8 @@ class TestAnotherWorkspace:
         assert response.status_code == 302 and response["Location"] == f"{PAGE}?workspace=bravo"
         api_key.refresh_from_db()
         assert api_key.revoked_at is not None
+
+
+def test_the_list_page_takes_no_posts(browser, workspace):
+    assert browser.post(PAGE, {"name": "x"}).status_code == 405
+    assert ApiKey.objects.count() == 0
