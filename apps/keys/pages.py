@@ -7,26 +7,27 @@ in the response to the form that creates it, which is not cached and cannot be r
 """
 
 import secrets
+from collections import Counter
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.analytics.rollup_selectors import analytics_period, usage_costs
-from apps.catalog.models import Provider
 from apps.core.errors import ApplicationError
+from apps.keys.apis import ApiKeyOutputSerializer
 from apps.keys.forms import USED_BY_MEMBER, ApiKeyCreateForm, ProviderKeyAddForm
-from apps.keys.models import ApiKey, ProviderKey, ProviderKeyStatus
+from apps.keys.models import ProviderKey, ProviderKeyStatus
 from apps.keys.selectors import (
     api_key_get,
     api_key_list,
     byok_provider_get,
+    byok_provider_list,
     byok_usage_by_provider,
     provider_key_get,
     provider_key_list,
@@ -64,16 +65,12 @@ def _index_url(request: HttpRequest) -> str:
     return _with_workspace(request, reverse("key_pages:index"))
 
 
-def _byok_providers() -> list[Provider]:
-    return list(Provider.objects.filter(enabled=True).order_by("name"))
-
-
 def _agents(workspace) -> list:
     return list(agent_list(workspace=workspace, is_active=True).prefetch_related(None))
 
 
 def _provider_key_form(request: HttpRequest, data=None) -> ProviderKeyAddForm:
-    return ProviderKeyAddForm(data, providers=_byok_providers(), agents=_agents(request.workspace))
+    return ProviderKeyAddForm(data, providers=list(byok_provider_list()), agents=_agents(request.workspace))
 
 
 def _api_key_form(request: HttpRequest, data=None) -> ApiKeyCreateForm:
@@ -97,14 +94,6 @@ def _create_token_redeem(request: HttpRequest, token: str) -> bool:
     return True
 
 
-def _api_key_status(api_key: ApiKey, now) -> str:
-    if api_key.revoked_at is not None:
-        return "Revoked"
-    if api_key.expires_at is not None and api_key.expires_at <= now:
-        return "Expired"
-    return "Active"
-
-
 def _render_index(
     request: HttpRequest,
     *,
@@ -116,13 +105,11 @@ def _render_index(
     period = analytics_period(workspace=workspace, period=USAGE_PERIOD)
     byok_usage = byok_usage_by_provider(workspace=workspace, start_at=period.start_at, end_at=period.end_at)
     provider_keys = list(provider_key_list(workspace=workspace))
-    key_counts: dict[int, int] = {}
-    for provider_key in provider_keys:
-        key_counts[provider_key.provider_id] = key_counts.get(provider_key.provider_id, 0) + 1
+    key_counts = Counter(provider_key.provider_id for provider_key in provider_keys)
     api_key_usage = {
         row["key"]: row for row in usage_costs(workspace=workspace, period=period, group_by="api_key") if row["key"]
     }
-    now = timezone.now()
+    api_key_status = ApiKeyOutputSerializer().get_status  # active, revoked or expired, as /api/keys says
     context = {
         "workspace": workspace,
         "byok_allowed": workspace.plan.byok_allowed,
@@ -144,7 +131,7 @@ def _render_index(
         "api_keys": [
             {
                 "key": api_key,
-                "status_label": _api_key_status(api_key, now),
+                "status_label": api_key_status(api_key).capitalize(),
                 "usage": api_key_usage.get(api_key.pk),
                 "revoke_url": _with_workspace(request, reverse("key_pages:api-key-revoke", args=[api_key.pk])),
             }

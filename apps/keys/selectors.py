@@ -66,9 +66,14 @@ def provider_key_get(*, workspace, provider_key_id: int) -> ProviderKey | None:
     )
 
 
+def byok_provider_list() -> QuerySet[Provider]:
+    """The enabled providers a workspace may hold its own key for, by name."""
+    return Provider.objects.filter(enabled=True).order_by("name")
+
+
 def byok_provider_get(*, slug: str) -> Provider | None:
     """An enabled provider a workspace may hold its own key for."""
-    return Provider.objects.filter(slug=slug, enabled=True).first()
+    return byok_provider_list().filter(slug=slug).first()
 
 
 def provider_key_secret_map(*, workspace) -> dict[tuple[int, int | None, int | None], str]:
