@@ -1,6 +1,9 @@
-from django.db.models import Q, QuerySet
+from decimal import Decimal
+
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
+from apps.analytics.models import UsageRollup
 from apps.catalog.models import Provider
 from apps.core.secrets import secret_hash
 from apps.keys.models import ApiKey, ProviderKey
@@ -63,12 +66,43 @@ def provider_key_get(*, workspace, provider_key_id: int) -> ProviderKey | None:
     )
 
 
+def byok_provider_list() -> QuerySet[Provider]:
+    """The enabled providers a workspace may hold its own key for, by name."""
+    return Provider.objects.filter(enabled=True).order_by("name")
+
+
 def byok_provider_get(*, slug: str) -> Provider | None:
     """An enabled provider a workspace may hold its own key for."""
-    return Provider.objects.filter(slug=slug, enabled=True).first()
+    return byok_provider_list().filter(slug=slug).first()
 
 
 def provider_key_secret_map(*, workspace) -> dict[tuple[int, int | None, int | None], str]:
     """Decrypted BYOK secrets of a workspace by (provider id, agent id, member id), for the gateway's memory only."""
     rows = ProviderKey.objects.filter(workspace=workspace).only("provider_id", "agent_id", "member_id", "secret")
     return {(row.provider_id, row.agent_id, row.member_id): row.secret for row in rows}
+
+
+def byok_usage_by_provider(*, workspace, start_at, end_at) -> dict[str, dict]:
+    """BYOK calls per provider slug over [start_at, end_at), from the hourly rollups: requests, tokens and cost.
+
+    Usage records say whether a call ran on the workspace's own key (`is_byok`) and at which provider, not which of
+    its keys (workspace, member or agent level) the gateway picked, so this is as fine as BYOK usage can be split.
+    """
+    rows = (
+        UsageRollup.objects.filter(workspace=workspace, is_byok=True, hour__gte=start_at, hour__lt=end_at)
+        .order_by()
+        .values("provider_slug")
+        .annotate(
+            n_requests=Sum("requests"),
+            n_tokens=Sum(F("prompt_tokens") + F("completion_tokens")),
+            total_cost_usd=Sum("cost_usd"),
+        )
+    )
+    return {
+        row["provider_slug"]: {
+            "requests": row["n_requests"] or 0,
+            "tokens": row["n_tokens"] or 0,
+            "cost_usd": row["total_cost_usd"] or Decimal("0"),
+        }
+        for row in rows
+    }
