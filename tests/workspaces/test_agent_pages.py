@@ -168,7 +168,7 @@ class TestPicker:
         )
         picks = [result.model.model_id for result in expected.results]
 
-        assert list(groups)[0] == "Recommended" and groups["Recommended"] == picks
+        assert next(iter(groups)) == "Recommended" and groups["Recommended"] == picks
         everything = [value for values in groups.values() for value in values]
         assert sorted(everything) == sorted(
             ["openai/gpt-4o", "openai/gpt-4o-mini", "openrouter/qwen/qwen-coder", "anthropic/claude-sonnet"]
