@@ -2,7 +2,8 @@
 
 A member creates an agent with a primary model, a fallback, the explicit policy and a monthly budget; edits it to the
 automatic policy with a power level, saving with the keyboard; and applies a recommendation to the picker in place
-(agents.js). Each page passes the accessibility checks, fits a 375 px screen and logs no console error. Screenshots go
+(agents.js); a refused form lists its problems. Each page passes the accessibility checks, fits a 375 px screen and
+logs no console error (but the 400 of a refused form, which Chromium logs itself). Screenshots go
 to test-artifacts/screenshots/agents-*.png.
 """
 
@@ -132,3 +133,19 @@ def test_a_recommendation_fills_the_picker_in_place(live_server, page, member):
     assert_fits(page)
     screenshot(page, "agents-new-narrow")
     assert page.problems == []
+
+    # A refused form comes back with status 400, its problems listed first and focused (agents.js), each linking to
+    # its field. Chromium logs every 4xx document as a console error: that one line is the only one expected.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="Create agent").click()
+    page.wait_for_load_state()
+    summary = page.locator("#error-summary")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    assert "Name: This field may not be blank." in summary.inner_text()
+    summary.get_by_role("link", name="Name").click()
+    assert page.evaluate("document.activeElement.id") == "agent-name"
+    assert page.get_by_label("Name").get_attribute("aria-invalid") == "true"
+    assert_accessible(page)
+    screenshot(page, "agents-new-refused")
+    assert not Agent.objects.exists()
+    assert page.problems == ["Failed to load resource: the server responded with a status of 400 (Bad Request)"]
