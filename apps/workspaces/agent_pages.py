@@ -419,10 +419,15 @@ def _agent_or_404(request: HttpRequest, agent_id: int) -> Agent:
     return agent
 
 
-def _budget_spend_by_period(request: HttpRequest, budgets: dict) -> dict:
-    for budget in budgets.values():
+def _budget_spend(request: HttpRequest, budgets: list) -> dict:
+    """Budget id → its current window's spend (billing's selector: two queries for any number of budgets)."""
+    for budget in budgets:
         budget.workspace = request.workspace  # budget windows are in the workspace's timezone
-    spend = budget_spend_map(budgets=list(budgets.values()))
+    return budget_spend_map(budgets=budgets)
+
+
+def _budget_spend_by_period(request: HttpRequest, budgets: dict) -> dict:
+    spend = _budget_spend(request, list(budgets.values()))
     return {
         period: {"spent": usd_text(spend[budget.pk].spent_usd), "used_percent": spend[budget.pk].used_percent}
         for period, budget in budgets.items()
@@ -432,10 +437,7 @@ def _budget_spend_by_period(request: HttpRequest, budgets: dict) -> dict:
 @workspace_page
 def agent_list_page(request: HttpRequest) -> HttpResponse:
     agents = list(agent_list(workspace=request.workspace))
-    budgets = [budget for agent in agents for budget in agent.budgets.all()]
-    for budget in budgets:
-        budget.workspace = request.workspace  # budget windows are in the workspace's timezone
-    spend = budget_spend_map(budgets=budgets)
+    spend = _budget_spend(request, [budget for agent in agents for budget in agent.budgets.all()])
     rows = [
         {
             "agent": agent,
