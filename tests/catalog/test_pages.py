@@ -533,3 +533,10 @@ def test_compare_refuses_the_wrong_number_or_unknown_models(client, catalog, mod
     assert response.status_code == status
     assert message in response.content.decode()
     assert "<svg" not in response.content.decode()
+
+
+def test_no_match_says_so(client, catalog):
+    response = client.get(BROWSE, {"search": "claude", "category": "coding"})
+    assert response.status_code == 200
+    assert "No model matches these filters." in response.content.decode()
+    assert "(0)" in text(response)
