@@ -1,3 +1,4 @@
+// The catalog pages' enhancements; every page works without them.
 // The cost calculator on a model's page updates as you type. Without JavaScript its form is submitted and the
 // server computes the same figure (apps/catalog/insights.py volume_cost): every token at the model's price per token,
 // rounded half-even to 10 decimals like a usage record, then shown as apps/catalog/page_figures.py usd_text does.
@@ -68,4 +69,16 @@
   }
 
   document.querySelectorAll("form[data-calculator]").forEach(setUp);
+
+  // The browse filters: leave empty fields out of the URL, so a shared link says only what was chosen. The fields
+  // come back when the page is shown again from the back/forward cache.
+  document.querySelectorAll("form[data-filters]").forEach(function (form) {
+    var fields = function () { return form.querySelectorAll("input:not([type=checkbox]), select"); };
+    form.addEventListener("submit", function () {
+      fields().forEach(function (field) { if (field.value.trim() === "") field.disabled = true; });
+    });
+    window.addEventListener("pageshow", function () {
+      fields().forEach(function (field) { field.disabled = false; });
+    });
+  });
 })();

@@ -540,3 +540,18 @@ def test_no_match_says_so(client, catalog):
     assert response.status_code == 200
     assert "No model matches these filters." in response.content.decode()
     assert "(0)" in text(response)
+
+
+def test_a_model_of_unknown_price_is_never_costed(client, catalog):
+    ModelFactory(
+        provider=catalog["coder"].provider,
+        upstream_name="mystery",
+        display_name="Mystery",
+        price_unknown=True,
+        input_price=None,
+        output_price=None,
+    )
+    html = client.get(detail_url("openai/mystery")).content.decode()
+    assert 'aria-live="polite">unknown (no price)</output>' in html
+    assert 'data-price-known="false"' in html
+    assert '<dd data-figure="input-price">unknown</dd>' in html
