@@ -555,3 +555,20 @@ def test_a_model_of_unknown_price_is_never_costed(client, catalog):
     assert 'aria-live="polite">unknown (no price)</output>' in html
     assert 'data-price-known="false"' in html
     assert '<dd data-figure="input-price">unknown</dd>' in html
+
+
+# Measured: the session, user and workspace, then the page's own reads; a query per card would break these.
+QUERY_BUDGET = {BROWSE: 12, "/models/?category=coding": 7, "/models/openai/codex-pro/": 13}
+
+
+@pytest.mark.parametrize("path", [BROWSE, "/models/?category=coding", "/models/openai/codex-pro/"])
+def test_the_number_of_queries_does_not_grow_with_the_catalog(client, catalog, path, django_assert_max_num_queries):
+    client.get(path)  # the session and the workspace, as on every page
+    with django_assert_max_num_queries(QUERY_BUDGET[path]):
+        client.get(path)
+    provider = ProviderFactory(slug="more")
+    for n in range(30):
+        model = ModelFactory(provider=provider, upstream_name=f"more-{n}", category="coding")
+        TaskScoreFactory(model=model, task="code")
+    with django_assert_max_num_queries(QUERY_BUDGET[path]):
+        client.get(path)
