@@ -436,3 +436,24 @@ def providers_point_at_mock(*, mock_url: str, key: str = "mock-key") -> list[str
             provider_set_platform_key(provider=provider, key=key)
         changed.append(provider.slug)
     return changed
+
+
+# Popularity ----------------------------------------------------------------------------------------------------
+
+POPULARITY_MAX = 2**31 - 1  # the column is a PositiveIntegerField
+
+
+def catalog_popularity_refresh(*, now: datetime | None = None) -> int:
+    """Set every model's `popularity` (the catalog's "most used" order) to its requests over the last 30 days across
+    all workspaces, from the usage rollups; models without any fall to 0. Returns the models changed."""
+    from apps.analytics.model_usage_selectors import platform_model_request_counts
+
+    counts = platform_model_request_counts(now=now)
+    changed = []
+    for model in Model.objects.only("pk", "model_id", "popularity"):
+        popularity = min(counts.get(model.model_id, 0), POPULARITY_MAX)
+        if model.popularity != popularity:
+            model.popularity = popularity
+            changed.append(model)
+    Model.objects.bulk_update(changed, ["popularity"], batch_size=500)
+    return len(changed)
