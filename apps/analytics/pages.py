@@ -13,6 +13,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
+from django.core.cache import cache
 from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -37,6 +38,7 @@ from apps.workspaces.pages import workspace_page
 
 RANGE_LABELS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
 AUDIT_PAGE_SIZE = 50
+TIPS_CACHE_SECONDS = 300
 CSV_COLUMNS = (
     "model",
     "requests",
@@ -82,6 +84,18 @@ def _breakdown(*, workspace, period: AnalyticsPeriod, group_by: str) -> list[dic
     return shown
 
 
+def _tips(*, workspace, days: int) -> list:
+    """The recommendations API's results, kept for TIPS_CACHE_SECONDS: they read the period's raw records (the task
+    mix is not in the rollups), which on a busy workspace costs more than the rest of the page, and advice about a
+    month of traffic does not change from one minute to the next."""
+    key = f"usage-dashboard-tips:{workspace.pk}:{days}"
+    tips = cache.get(key)
+    if tips is None:
+        tips = usage_recommendations(workspace=workspace, days=days).results
+        cache.set(key, tips, TIPS_CACHE_SECONDS)
+    return tips
+
+
 @workspace_page
 def usage_dashboard(request: HttpRequest) -> HttpResponse:
     workspace, slug = request.workspace, _slug(request)
@@ -112,7 +126,7 @@ def usage_dashboard(request: HttpRequest) -> HttpResponse:
         "chart": usage_chart(period=period, rows=series),
         "models": _breakdown(workspace=workspace, period=period, group_by="model"),
         "agents": _breakdown(workspace=workspace, period=period, group_by="agent"),
-        "tips": usage_recommendations(workspace=workspace, days=period.days).results,
+        "tips": _tips(workspace=workspace, days=period.days),
         "no_model": NO_MODEL,
         "csv_url": _url("analytics_pages:usage-csv", slug, range=range_key),
         "workspace_slug": slug,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
 from django.utils import timezone
 
 from apps.analytics.models import UsageRecord, UsageRollup, UsageRollupMark, UsageStatus
@@ -99,7 +99,7 @@ def _rollups(*, workspace, period: AnalyticsPeriod) -> QuerySet[UsageRollup]:
 
 def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.datetime]:
     """The period's UTC hours of this workspace with records above the rollup's high-water mark."""
-    mark = UsageRollupMark.objects.filter(name=MARK_NAME).values_list("last_record_id", flat=True).first() or 0
+    mark = Coalesce(Subquery(UsageRollupMark.objects.filter(name=MARK_NAME).values("last_record_id")[:1]), 0)
     buckets = (
         UsageRecord.objects.filter(
             workspace=workspace, id__gt=mark, created_at__gte=period.start_at - HOUR, created_at__lt=period.end_at

@@ -31,12 +31,15 @@ class Series:
 
 @dataclass(frozen=True)
 class Segment:
+    """One model's part of a day's bar; coordinates as SVG attribute text (formatted here: a template filter per
+    number costs more than the rest of the page on a 90-day chart)."""
+
     series: Series
-    tokens: int
-    x: float
-    y: float
-    width: float
-    height: float
+    tokens: str
+    x: str
+    y: str
+    width: str
+    height: str
 
 
 @dataclass(frozen=True)
@@ -45,16 +48,21 @@ class Day:
     tokens: list[int]  # per series, in the chart's series order
     total: int
 
+    @property
+    def cells(self) -> list[str]:
+        """The table row's figures: each series, then the total."""
+        return [f"{tokens:,}" for tokens in (*self.tokens, self.total)]
+
 
 @dataclass(frozen=True)
 class Tick:
-    y: float
+    y: str
     label: str
 
 
 @dataclass(frozen=True)
 class DateLabel:
-    x: float
+    x: str
     label: str
     anchor: str
 
@@ -132,11 +140,24 @@ def usage_chart(*, period: AnalyticsPeriod, rows) -> UsageChart:
                 continue
             height = tokens / top * PLOT_HEIGHT
             bottom -= height
-            segments.append(Segment(series=one, tokens=tokens, x=x, y=bottom, width=bar, height=height))
-    ticks = [Tick(y=HEIGHT - BOTTOM - share * PLOT_HEIGHT, label=compact(top * share)) for share in (0, 0.5, 1)]
+            segments.append(
+                Segment(
+                    series=one,
+                    tokens=f"{tokens:,}",
+                    x=f"{x:.2f}",
+                    y=f"{bottom:.2f}",
+                    width=f"{bar:.2f}",
+                    height=f"{height:.2f}",
+                )
+            )
+    ticks = [
+        Tick(y=f"{HEIGHT - BOTTOM - share * PLOT_HEIGHT:.1f}", label=compact(top * share)) for share in (0, 0.5, 1)
+    ]
     edges = [(0, "start"), (len(days) // 2, "middle"), (len(days) - 1, "end")]
     date_labels = [
-        DateLabel(x=LEFT + (index + 0.5) * slot, label=f"{days[index].date:%b} {days[index].date.day}", anchor=anchor)
+        DateLabel(
+            x=f"{LEFT + (index + 0.5) * slot:.1f}", label=f"{days[index].date:%b} {days[index].date.day}", anchor=anchor
+        )
         for index, anchor in edges
     ]
     total = sum(one.total for one in series)
