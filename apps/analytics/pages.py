@@ -1,7 +1,8 @@
 """The usage dashboard, its CSV export and the workspace's audit page, for the member's current workspace
 (apps/workspaces/pages.py: the header's switcher, or `?workspace=<slug>` among their own only).
 
-The dashboard reads the hourly rollups through the analytics API's selectors (apps/analytics/rollup_selectors.py)
+The dashboard reads the hourly rollups through the analytics API's selectors (apps/analytics/rollup_selectors.py:
+usage_overview is usage_series per day and model, with usage_summary's and usage_costs' figures summed from it)
 with the hours not rolled up yet read from their raw records (`with_unrolled`), so a request made a moment ago
 shows at once; its tips are the recommendations API's (apps/analytics/recommendations.py). The audit page reads
 the audit API's selector.
@@ -29,8 +30,7 @@ from apps.analytics.rollup_selectors import (
     analytics_period,
     usage_costs,
     usage_group_labels,
-    usage_series,
-    usage_summary,
+    usage_overview,
 )
 from apps.analytics.usage_chart import NO_MODEL, usage_chart
 from apps.billing.selectors import workspace_zone
@@ -72,9 +72,8 @@ def _range(request: HttpRequest) -> tuple[str, str]:
     return wanted, ""
 
 
-def _breakdown(*, workspace, period: AnalyticsPeriod, group_by: str) -> list[dict]:
-    """The API's cost rows (/api/analytics/llm/costs) for every group of the period, costliest first."""
-    rows = list(usage_costs(workspace=workspace, period=period, group_by=group_by, with_unrolled=True))
+def _cost_rows(rows, *, workspace, group_by: str) -> list[dict]:
+    """The API's cost rows (/api/analytics/llm/costs), with the error rate in % for the page."""
     labels = usage_group_labels(workspace=workspace, group_by=group_by, keys={row["key"] for row in rows})
     shown = []
     for row in rows:
@@ -82,6 +81,11 @@ def _breakdown(*, workspace, period: AnalyticsPeriod, group_by: str) -> list[dic
         data["error_percent"] = (Decimal(data["error_rate"]) * 100).quantize(Decimal("0.1"))
         shown.append(data)
     return shown
+
+
+def _breakdown(*, workspace, period: AnalyticsPeriod, group_by: str) -> list[dict]:
+    rows = usage_costs(workspace=workspace, period=period, group_by=group_by, with_unrolled=True)
+    return _cost_rows(list(rows), workspace=workspace, group_by=group_by)
 
 
 def _tips(*, workspace, days: int) -> list:
@@ -101,9 +105,8 @@ def usage_dashboard(request: HttpRequest) -> HttpResponse:
     workspace, slug = request.workspace, _slug(request)
     range_key, error = _range(request)
     period = analytics_period(workspace=workspace, period=range_key)
-    summary = usage_summary(workspace=workspace, period=period, with_unrolled=True)
-    totals = summary.totals
-    series = usage_series(workspace=workspace, period=period, interval="day", group_by="model", with_unrolled=True)
+    overview = usage_overview(workspace=workspace, period=period, with_unrolled=True)
+    summary, totals = overview.summary, overview.summary.totals
     context = {
         "workspace": workspace,
         "period": period,
@@ -123,8 +126,8 @@ def usage_dashboard(request: HttpRequest) -> HttpResponse:
         "previous_cost_usd": summary.previous_cost_usd,
         "trend_percent": summary.trend_percent,
         "top_models": [analytics_cost_row(row, {}) for row in summary.top_models],
-        "chart": usage_chart(period=period, rows=series),
-        "models": _breakdown(workspace=workspace, period=period, group_by="model"),
+        "chart": usage_chart(period=period, rows=overview.series),
+        "models": _cost_rows(overview.models, workspace=workspace, group_by="model"),
         "agents": _breakdown(workspace=workspace, period=period, group_by="agent"),
         "tips": _tips(workspace=workspace, days=period.days),
         "no_model": NO_MODEL,

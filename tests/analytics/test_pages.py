@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from apps.analytics.models import UsageRollup, UsageRollupMark
+from apps.analytics.rollup_selectors import analytics_period, usage_costs, usage_overview, usage_summary
 from apps.analytics.rollups import usage_rollup_build
 from apps.keys.services import api_key_create
 from tests.analytics.factories import AuditEventFactory, UsageRecordFactory, UsageRollupFactory
@@ -377,3 +378,30 @@ def test_a_member_of_both_sees_each_workspace_apart(client, ada, workspace, riva
     assert "rival/secret-model" in their_csv and "acme/own-model" not in their_csv
     assert "rival key" in their_audit and "acme.only" not in their_audit
     assert 'href="/usage/export.csv?workspace=rival&amp;range=30d"' in theirs
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_the_overview_sums_to_the_api_selectors(workspace, zone):
+    """The dashboard's one read (usage_overview) gives the same figures as usage_summary and usage_costs, with
+    rolled-up and not-yet-rolled-up usage, in a zone whose days start mid-hour."""
+    workspace.timezone = zone
+    workspace.save()
+    agent = AgentFactory(workspace=workspace)
+    rollup(workspace, days_ago(2), "m/a", cost_usd=Decimal("3"), errors=2, latency_ms_sum=900, latency_samples=3)
+    rollup(workspace, days_ago(5), "m/b", cost_usd=Decimal("1.5"), agent=agent)
+    rollup(workspace, days_ago(29), "m/a", cost_usd=Decimal("0.5"))
+    rollup(workspace, days_ago(45), "m/b", cost_usd=Decimal("4"))
+    UsageRecordFactory(workspace=workspace, model_name="m/c", cost_usd=Decimal("0.25"), latency_ms=None)
+    UsageRecordFactory(workspace=workspace, model_name="m/a", cost_usd=None, status="error")
+    period = analytics_period(workspace=workspace, period="30d")
+
+    overview = usage_overview(workspace=workspace, period=period, with_unrolled=True)
+    summary = usage_summary(workspace=workspace, period=period, with_unrolled=True)
+    costs = list(usage_costs(workspace=workspace, period=period, group_by="model", with_unrolled=True))
+
+    assert overview.summary == summary
+    assert [{name: row[name] or 0 for name in row} for row in overview.models] == [
+        {name: row[name] or 0 for name in row} for row in costs
+    ]
+    assert [row["key"] for row in costs] == ["m/a", "m/b", "m/c"]
+    assert summary.totals["n_requests"] == 32
