@@ -188,7 +188,7 @@ def _group(row: dict, labels: dict) -> dict:
     return {"key": str(key), "label": labels.get(key)}
 
 
-def _cost_row(row: dict, labels: dict) -> dict:
+def analytics_cost_row(row: dict, labels: dict) -> dict:
     return {
         **_group(row, labels),
         **_totals(row),
@@ -262,7 +262,7 @@ class AnalyticsCostsApi(AnalyticsPageApi):
         rows = usage_costs(workspace=self.workspace, period=period, group_by=group_by)
 
         def cost_row(row: dict, labels: dict) -> dict:
-            return AnalyticsCostRowSerializer(_cost_row(row, labels)).data
+            return AnalyticsCostRowSerializer(analytics_cost_row(row, labels)).data
 
         return self._page(rows, group_by, period, cost_row)
 
@@ -293,6 +293,6 @@ class AnalyticsSummaryApi(WorkspaceAPIView):
             "trend_percent": summary.trend_percent,
             "error_rate": usage_error_rate(summary.totals),
             "average_latency_ms": usage_average_latency_ms(summary.totals),
-            "top_models": [_cost_row(row, labels) for row in summary.top_models],
+            "top_models": [analytics_cost_row(row, labels) for row in summary.top_models],
         }
         return Response(AnalyticsSummarySerializer(body).data)

@@ -3,6 +3,12 @@
 
 Periods are whole days in the workspace's timezone; rollup hours are UTC hours, so in a zone whose offset is not a
 whole number of hours a day's edge falls inside an hour, and that hour counts in the day it starts in.
+
+`with_unrolled=True` (the usage dashboard) also shows the records the rollup job has not read yet: the hours of the
+workspace touched by records above the rollup's high-water mark (UsageRollupMark.last_record_id) are summed from
+their raw records instead of their rollup rows — exactly what the next run will write for them, so nothing is counted
+twice, and only those few hours (a rollup interval's worth) are read raw. Without it (the API) the figures are the
+rollups', a rollup interval behind the gateway.
 """
 
 import datetime
@@ -10,11 +16,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.db.models import F, QuerySet, Sum
-from django.db.models.functions import TruncDay
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
 from django.utils import timezone
 
-from apps.analytics.models import UsageRollup
+from apps.analytics.models import UsageRecord, UsageRollup, UsageRollupMark, UsageStatus
+from apps.analytics.rollups import HOUR, MARK_NAME, workspace_hour_spans
 from apps.billing.selectors import workspace_zone
 from apps.catalog.models import Provider
 from apps.keys.models import ApiKey
@@ -34,6 +41,16 @@ SUMS = {
     "total_cost_usd": Sum("cost_usd"),
     "total_latency_ms": Sum("latency_ms_sum"),
     "n_latency_samples": Sum("latency_samples"),
+}
+# The same sums over raw records, for the hours the rollup has not read yet.
+RECORD_SUMS = {
+    "n_requests": Count("id"),
+    "n_errors": Count("id", filter=Q(status=UsageStatus.ERROR)),
+    "n_prompt_tokens": Sum("prompt_tokens"),
+    "n_completion_tokens": Sum("completion_tokens"),
+    "total_cost_usd": Sum("cost_usd"),
+    "total_latency_ms": Sum("latency_ms"),
+    "n_latency_samples": Count("latency_ms"),
 }
 
 
@@ -80,18 +97,108 @@ def _rollups(*, workspace, period: AnalyticsPeriod) -> QuerySet[UsageRollup]:
     return UsageRollup.objects.filter(workspace=workspace, hour__gte=period.start_at, hour__lt=period.end_at).order_by()
 
 
-def usage_series(*, workspace, period: AnalyticsPeriod, interval: str, group_by: str) -> QuerySet:
+def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.datetime]:
+    """The period's UTC hours of this workspace with records above the rollup's high-water mark."""
+    mark = Coalesce(Subquery(UsageRollupMark.objects.filter(name=MARK_NAME).values("last_record_id")[:1]), 0)
+    buckets = (
+        UsageRecord.objects.filter(
+            workspace=workspace, id__gt=mark, created_at__gte=period.start_at - HOUR, created_at__lt=period.end_at
+        )
+        .order_by()
+        .annotate(bucket=TruncHour("created_at", tzinfo=datetime.UTC))
+        .values_list("bucket", flat=True)
+        .distinct()
+    )
+    hours = {bucket.astimezone(datetime.UTC) for bucket in buckets}
+    # As the rollups are read: an hour belongs to the period when it starts inside it.
+    return sorted(hour for hour in hours if period.start_at <= hour < period.end_at)
+
+
+@dataclass(frozen=True)
+class _Sources:
+    rollups: QuerySet[UsageRollup]
+    records: QuerySet[UsageRecord] | None  # the raw records of the hours not rolled up yet, if any
+
+
+def _sources(*, workspace, period: AnalyticsPeriod, with_unrolled: bool) -> _Sources:
+    rollups = _rollups(workspace=workspace, period=period)
+    hours = _unrolled_hours(workspace=workspace, period=period) if with_unrolled else []
+    if not hours:
+        return _Sources(rollups=rollups, records=None)
+    in_hours = Q()
+    for _, start, end in workspace_hour_spans((workspace.pk, hour) for hour in hours):
+        in_hours |= Q(created_at__gte=start, created_at__lt=end)
+    records = (
+        UsageRecord.objects.filter(in_hours, workspace=workspace)
+        .order_by()
+        .annotate(hour=TruncHour("created_at", tzinfo=datetime.UTC))
+    )
+    return _Sources(rollups=rollups.exclude(hour__in=hours), records=records)
+
+
+def _add(a, b):
+    """Sums of two sources; a sum over no rows is None."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _merged(rows, *, group: tuple[str, ...]) -> list[dict]:
+    """Rows of both sources with the same group added up."""
+    merged: dict[tuple, dict] = {}
+    for row in rows:
+        key = tuple(row[name] for name in group)
+        if key not in merged:
+            merged[key] = dict(row)
+            continue
+        for name in SUMS:
+            merged[key][name] = _add(merged[key][name], row[name])
+    return list(merged.values())
+
+
+def _key_order(key) -> tuple:
+    """None after every key, as PostgreSQL orders it."""
+    return (key is None, "" if key is None else key)
+
+
+def usage_series(
+    *, workspace, period: AnalyticsPeriod, interval: str, group_by: str, with_unrolled: bool = False
+) -> QuerySet | list[dict]:
     """Usage per hour or per day (in the workspace's zone) and per group, oldest first: dicts of `bucket`, `key` and
     the sums of SUMS."""
-    rollups = _rollups(workspace=workspace, period=period)
+    sources = _sources(workspace=workspace, period=period, with_unrolled=with_unrolled)
     bucket = TruncDay("hour", tzinfo=period.zone) if interval == "day" else F("hour")
-    return rollups.values(bucket=bucket, key=F(GROUP_FIELDS[group_by])).annotate(**SUMS).order_by("bucket", "key")
+    field = GROUP_FIELDS[group_by]
+    rows = sources.rollups.values(bucket=bucket, key=F(field)).annotate(**SUMS).order_by("bucket", "key")
+    if sources.records is None:
+        return rows
+    fresh = sources.records.values(bucket=bucket, key=F(field)).annotate(**RECORD_SUMS)
+    merged = _merged([*rows, *fresh], group=("bucket", "key"))
+    return sorted(merged, key=lambda row: (row["bucket"], *_key_order(row["key"])))
 
 
-def usage_costs(*, workspace, period: AnalyticsPeriod, group_by: str) -> QuerySet:
+def usage_costs(*, workspace, period: AnalyticsPeriod, group_by: str, with_unrolled: bool = False) -> QuerySet | list:
     """Usage totals per group over the period, costliest first."""
-    rollups = _rollups(workspace=workspace, period=period)
-    return rollups.values(key=F(GROUP_FIELDS[group_by])).annotate(**SUMS).order_by("-total_cost_usd", "key")
+    sources = _sources(workspace=workspace, period=period, with_unrolled=with_unrolled)
+    field = GROUP_FIELDS[group_by]
+    rows = sources.rollups.values(key=F(field)).annotate(**SUMS).order_by("-total_cost_usd", "key")
+    if sources.records is None:
+        return rows
+    fresh = sources.records.values(key=F(field)).annotate(**RECORD_SUMS)
+    return _costliest_first(_merged([*rows, *fresh], group=("key",)))
+
+
+def _costliest_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda row: (-(row["total_cost_usd"] or 0), *_key_order(row["key"])))
+
+
+def _totals(*, workspace, period: AnalyticsPeriod, with_unrolled: bool) -> dict:
+    sources = _sources(workspace=workspace, period=period, with_unrolled=with_unrolled)
+    totals = sources.rollups.aggregate(**SUMS)
+    if sources.records is not None:
+        fresh = sources.records.aggregate(**RECORD_SUMS)
+        totals = {name: _add(value, fresh[name]) for name, value in totals.items()}
+    return totals
 
 
 @dataclass(frozen=True)
@@ -110,17 +217,46 @@ class UsageSummary:
         return change.quantize(Decimal("0.01"))
 
 
-def usage_summary(*, workspace, period: AnalyticsPeriod) -> UsageSummary:
-    rollups = _rollups(workspace=workspace, period=period)
-    totals = _zeros(rollups.aggregate(**SUMS))
-    previous = _rollups(workspace=workspace, period=period.previous()).aggregate(cost=Sum("cost_usd"))["cost"]
-    top = list(usage_costs(workspace=workspace, period=period, group_by="model")[:TOP_MODELS])
+def usage_summary(*, workspace, period: AnalyticsPeriod, with_unrolled: bool = False) -> UsageSummary:
+    totals = _zeros(_totals(workspace=workspace, period=period, with_unrolled=with_unrolled))
+    previous = _totals(workspace=workspace, period=period.previous(), with_unrolled=with_unrolled)["total_cost_usd"]
+    costs = usage_costs(workspace=workspace, period=period, group_by="model", with_unrolled=with_unrolled)
     return UsageSummary(
         period=period,
         totals=totals,
         previous_cost_usd=previous or Decimal("0"),
-        top_models=[_zeros(row) for row in top],
+        top_models=[_zeros(row) for row in costs[:TOP_MODELS]],
     )
+
+
+@dataclass(frozen=True)
+class UsageOverview:
+    summary: UsageSummary
+    series: list[dict]  # usage_series per day and model
+    models: list[dict]  # usage_costs per model
+
+
+def usage_overview(*, workspace, period: AnalyticsPeriod, with_unrolled: bool = False) -> UsageOverview:
+    """The usage dashboard's figures from one read of the period: the series per day and model, and summed from it
+    the same rows as usage_costs per model and the same summary as usage_summary (two fewer passes over the rollups
+    than calling each)."""
+    series = list(
+        usage_series(workspace=workspace, period=period, interval="day", group_by="model", with_unrolled=with_unrolled)
+    )
+    models = _costliest_first(
+        _merged(({"key": row["key"], **{name: row[name] for name in SUMS}} for row in series), group=("key",))
+    )
+    totals = dict.fromkeys(SUMS)
+    for row in models:
+        totals = {name: _add(value, row[name]) for name, value in totals.items()}
+    previous = _totals(workspace=workspace, period=period.previous(), with_unrolled=with_unrolled)["total_cost_usd"]
+    summary = UsageSummary(
+        period=period,
+        totals=_zeros(totals),
+        previous_cost_usd=previous or Decimal("0"),
+        top_models=[_zeros(row) for row in models[:TOP_MODELS]],
+    )
+    return UsageOverview(summary=summary, series=series, models=models)
 
 
 def usage_group_labels(*, workspace, group_by: str, keys: set) -> dict:

@@ -91,7 +91,7 @@ def _rebuild(pairs: list[tuple[int, datetime.datetime]]) -> int:
 
 def _rebuild_batch(pairs: list[tuple[int, datetime.datetime]]) -> int:
     """Replace the rollups of these whole hours with one aggregate query over their raw records."""
-    spans = _spans(pairs)
+    spans = workspace_hour_spans(pairs)
     records_in = Q()
     rollups_in = Q()
     for workspace_id, start, end in spans:
@@ -141,7 +141,9 @@ def _rebuild_batch(pairs: list[tuple[int, datetime.datetime]]) -> int:
     return len(rows)
 
 
-def _spans(pairs: Iterable[tuple[int, datetime.datetime]]) -> list[tuple[int, datetime.datetime, datetime.datetime]]:
+def workspace_hour_spans(
+    pairs: Iterable[tuple[int, datetime.datetime]],
+) -> list[tuple[int, datetime.datetime, datetime.datetime]]:
     """Consecutive hours of a workspace merged into [start, end) spans: a backfill of months is a handful of ranges,
     not thousands of OR-ed conditions."""
     by_workspace: dict[int, list[datetime.datetime]] = defaultdict(list)
