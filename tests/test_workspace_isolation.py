@@ -90,7 +90,7 @@ def _snapshot(workspace) -> tuple:
     return (
         sorted(Agent.objects.filter(workspace=workspace).values_list("pk", "name", "is_active")),
         sorted(ApiKey.objects.filter(workspace=workspace).values_list("pk", "revoked_at")),
-        sorted(ProviderKey.objects.filter(workspace=workspace).values_list("pk", "last_tested_at")),
+        sorted(ProviderKey.objects.filter(workspace=workspace).values_list("pk", "status", "last_validated_at")),
         sorted(InstalledModel.objects.filter(workspace=workspace).values_list("model_id", flat=True)),
     )
 
