@@ -172,6 +172,9 @@ DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="Switchyard <switc
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# Without Redis there is no Celery beat: each server process runs CELERY_BEAT_SCHEDULE itself
+# (apps/core/embedded_beat.py).
+EMBEDDED_BEAT = env.bool("EMBEDDED_BEAT", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
@@ -259,8 +262,6 @@ HEALTH_ERROR_RATE_THRESHOLD = env.float("HEALTH_ERROR_RATE_THRESHOLD", default=0
 HEALTH_MIN_REQUESTS = env.int("HEALTH_MIN_REQUESTS", default=10)
 HEALTH_CONSECUTIVE_FAILURES = env.int("HEALTH_CONSECUTIVE_FAILURES", default=5)
 HEALTH_COOLDOWN_SECONDS = env.float("HEALTH_COOLDOWN_SECONDS", default=30.0)
-# Embedded mode (no Redis): how often each server process rolls its own figures into ModelHealth.
-HEALTH_ROLLUP_INTERVAL = env.float("HEALTH_ROLLUP_INTERVAL", default=60.0)
 
 # Router: how many ranked and excluded models each usage record's explanation lists (/v1/route lists all).
 ROUTER_EXPLANATION_MAX_LISTED = env.int("ROUTER_EXPLANATION_MAX_LISTED", default=10)

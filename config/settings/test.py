@@ -29,6 +29,6 @@ USAGE_SPOOL_DIR = Path(env("USAGE_SPOOL_DIR", default="") or tempfile.mkdtemp(pr
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"switchyard-test-{os.getpid()}.db")}  # noqa: F405
 
-# The live gateway in the tests must not roll health up at random moments of other tests; tests that need the
-# embedded rollup run it themselves.
-HEALTH_ROLLUP_INTERVAL = 10**9
+# The live gateway in the tests must not run periodic jobs at random moments of other tests; tests of the embedded
+# beat run its jobs themselves.
+EMBEDDED_BEAT = False

@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from apps.analytics.models import ModelHealth
-from apps.routing.gateway.asgi import rollup_health_forever
+from apps.core.embedded_beat import run_beat_forever
 from apps.routing.health import health_tracker, health_tracker_reset
 from tests.catalog.factories import ModelFactory
 from tests.keys.factories import ApiKeyFactory
@@ -137,15 +137,18 @@ def test_callers_errors_do_not_open_the_circuit(circuits):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_embedded_mode_rolls_its_own_health_figures_up(settings):
+def test_the_embedded_mode_rolls_its_own_health_figures_up(settings, monkeypatch):
     settings.REDIS_URL = ""
-    settings.HEALTH_ROLLUP_INTERVAL = 0.05
+    monkeypatch.setattr("apps.core.embedded_beat.TICK_SECONDS", 0.01)
+    settings.CELERY_BEAT_SCHEDULE = {
+        "health-rollup": {**settings.CELERY_BEAT_SCHEDULE["health-rollup"], "schedule": 0.05}
+    }
     health_tracker_reset()
     model = ModelFactory(model_id="acme/local-figures")
     health_tracker().record_sync("acme/local-figures", "acme", ok=True, latency_ms=120)
 
     async def run_briefly():
-        task = asyncio.create_task(rollup_health_forever())
+        task = asyncio.create_task(run_beat_forever())
         await asyncio.sleep(0.5)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -12,6 +12,8 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from apps.core.embedded_beat import run_beat_forever
+
 from . import chat, consensus
 from .recording import usage_spool
 from .upstream import close_sessions
@@ -47,19 +49,6 @@ async def flush_usage_forever() -> None:
             logger.exception("usage flush failed; will retry")
 
 
-async def rollup_health_forever() -> None:
-    """Embedded mode only: without Redis the health figures live in this process, so it rolls them into ModelHealth
-    itself every HEALTH_ROLLUP_INTERVAL (with Redis, the beat task does it for every process at once)."""
-    from apps.routing.tasks import model_health_rollup_task
-
-    while True:
-        await asyncio.sleep(settings.HEALTH_ROLLUP_INTERVAL)
-        try:
-            await sync_to_async(model_health_rollup_task, thread_sensitive=True)()
-        except Exception:
-            logger.exception("health rollup failed; will retry")
-
-
 async def flush_usage_now() -> None:
     await sync_to_async(usage_spool().flush, thread_sensitive=True)()
 
@@ -68,7 +57,7 @@ class Application:
     def __init__(self, django_app):
         self.django_app = django_app
         self.flusher: asyncio.Task | None = None
-        self.health_rollup: asyncio.Task | None = None
+        self.beat: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
@@ -87,8 +76,9 @@ class Application:
         # Servers without lifespan support still get a flusher, started by the first hot request.
         if self.flusher is None or self.flusher.done():
             self.flusher = asyncio.create_task(flush_usage_forever())
-        if not settings.REDIS_URL and (self.health_rollup is None or self.health_rollup.done()):
-            self.health_rollup = asyncio.create_task(rollup_health_forever())
+        # Embedded mode (no Redis, so no Celery beat): this process runs the periodic jobs itself.
+        if settings.EMBEDDED_BEAT and (self.beat is None or self.beat.done()):
+            self.beat = asyncio.create_task(run_beat_forever())
 
     async def lifespan(self, receive, send) -> None:
         while True:
@@ -97,7 +87,7 @@ class Application:
                 await self.ensure_flusher()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (self.flusher, self.health_rollup):
+                for task in (self.flusher, self.beat):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
