@@ -226,7 +226,8 @@ class AnalyticsUsageApi(AnalyticsPageApi):
         tags=["analytics"],
         description=(
             "Usage over time: requests, errors, tokens and cost per hour or day and per model, provider, agent or "
-            "API key, oldest bucket first. Read from the hourly rollups (a few minutes behind the gateway)."
+            "API key, oldest bucket first. Read from the hourly rollups; the hours not rolled up yet are read from "
+            "their records, so a call shows at once."
         ),
         parameters=[AnalyticsUsageQuerySerializer],
         responses={200: AnalyticsUsagePageSerializer, **PAGE_ERRORS},
@@ -235,7 +236,9 @@ class AnalyticsUsageApi(AnalyticsPageApi):
         wanted = query_params(AnalyticsUsageQuerySerializer, request)
         group_by, interval = wanted.get("group_by", "model"), wanted.get("interval", "day")
         period = self._period(wanted)
-        rows = usage_series(workspace=self.workspace, period=period, interval=interval, group_by=group_by)
+        rows = usage_series(
+            workspace=self.workspace, period=period, interval=interval, group_by=group_by, with_unrolled=True
+        )
 
         def point(row: dict, labels: dict) -> dict:
             bucket = row["bucket"].astimezone(period.zone)
@@ -259,7 +262,7 @@ class AnalyticsCostsApi(AnalyticsPageApi):
         wanted = query_params(AnalyticsGroupingQuerySerializer, request)
         group_by = wanted.get("group_by", "model")
         period = self._period(wanted)
-        rows = usage_costs(workspace=self.workspace, period=period, group_by=group_by)
+        rows = usage_costs(workspace=self.workspace, period=period, group_by=group_by, with_unrolled=True)
 
         def cost_row(row: dict, labels: dict) -> dict:
             return AnalyticsCostRowSerializer(analytics_cost_row(row, labels)).data
@@ -283,7 +286,7 @@ class AnalyticsSummaryApi(WorkspaceAPIView):
         period = analytics_period(
             workspace=self.workspace, start=wanted.get("start"), end=wanted.get("end"), period=wanted.get("period")
         )
-        summary = usage_summary(workspace=self.workspace, period=period)
+        summary = usage_summary(workspace=self.workspace, period=period, with_unrolled=True)
         labels = {row["key"]: row["key"] for row in summary.top_models}
         body = {
             **_totals(summary.totals),

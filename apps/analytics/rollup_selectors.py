@@ -4,11 +4,11 @@
 Periods are whole days in the workspace's timezone; rollup hours are UTC hours, so in a zone whose offset is not a
 whole number of hours a day's edge falls inside an hour, and that hour counts in the day it starts in.
 
-`with_unrolled=True` (the usage dashboard) also shows the records the rollup job has not read yet: the hours of the
-workspace touched by records above the rollup's high-water mark (UsageRollupMark.last_record_id) are summed from
-their raw records instead of their rollup rows — exactly what the next run will write for them, so nothing is counted
-twice, and only those few hours (a rollup interval's worth) are read raw. Without it (the API) the figures are the
-rollups', a rollup interval behind the gateway.
+`with_unrolled=True` (the dashboard, the pages and the analytics API) also shows the records the rollup job has not
+read yet: the hours of the workspace touched by records above the rollup's high-water mark
+(UsageRollupMark.last_record_id) are summed from their raw records instead of their rollup rows — exactly what the
+next run will write for them, so nothing is counted twice, and only those few hours (a rollup interval's worth) are
+read raw. Without it the figures are the rollups', a rollup interval behind the gateway.
 """
 
 import datetime

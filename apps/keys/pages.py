@@ -106,9 +106,8 @@ def _render_index(
     byok_usage = byok_usage_by_provider(workspace=workspace, start_at=period.start_at, end_at=period.end_at)
     provider_keys = list(provider_key_list(workspace=workspace))
     key_counts = Counter(provider_key.provider_id for provider_key in provider_keys)
-    api_key_usage = {
-        row["key"]: row for row in usage_costs(workspace=workspace, period=period, group_by="api_key") if row["key"]
-    }
+    api_key_rows = usage_costs(workspace=workspace, period=period, group_by="api_key", with_unrolled=True)
+    api_key_usage = {row["key"]: row for row in api_key_rows if row["key"]}
     api_key_status = ApiKeyOutputSerializer().get_status  # active, revoked or expired, as /api/keys says
     context = {
         "workspace": workspace,

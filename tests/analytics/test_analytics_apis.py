@@ -249,7 +249,8 @@ class TestSummary:
 
 
 def test_reads_the_rollups_of_ingested_records(client, workspace):
-    """From the gateway's records through the rollup job to the API; records not yet rolled up do not show."""
+    """From the gateway's records through the rollup job to the API; records not rolled up yet show at once (their
+    hour read from the records), and the next rollup counts them once."""
     model = ModelFactory()
     UsageRecordFactory.create_batch(3, workspace=workspace, model=model, created_at=at(4, 9), cost_usd=Decimal("0.1"))
     usage_rollup_build()
@@ -259,7 +260,7 @@ def test_reads_the_rollups_of_ingested_records(client, workspace):
     usage_rollup_build()
     after = get(client, SUMMARY, **NOV).json()
 
-    assert (before["requests"], before["cost_usd"]) == (3, "0.3")
+    assert (before["requests"], before["cost_usd"]) == (4, "0.4")
     assert (after["requests"], after["cost_usd"]) == (4, "0.4")
     assert after["top_models"][0]["key"] == model.model_id
 
