@@ -135,7 +135,7 @@ def model_browse(request: HttpRequest) -> HttpResponse:
         "sections": _sections(workspace) if unfiltered_start else [],
         "values": data,
         "selected": selected,
-        "providers": [p for p in provider_list(workspace=workspace) if p.model_count],
+        **_provider_choices(workspace, selected.get("provider", set())),
         "categories": Category.choices,
         "capabilities": list(CAPABILITIES),
         "sort_options": SORT_OPTIONS,
@@ -145,6 +145,18 @@ def model_browse(request: HttpRequest) -> HttpResponse:
         "compare_max": COMPARE_MAX_MODELS,
     }
     return render(request, "catalog/browse.html", context, status=status)
+
+
+def _provider_choices(workspace, chosen: set[str]) -> dict:
+    """The providers Switchyard can call are listed; the catalog's other hundred or so fold away (a long list of
+    checkboxes is a long walk for the keyboard), open when one of them is chosen."""
+    listed = [provider for provider in provider_list(workspace=workspace) if provider.model_count]
+    others = [provider for provider in listed if not provider.enabled]
+    return {
+        "providers": [provider for provider in listed if provider.enabled],
+        "other_providers": others,
+        "other_provider_chosen": any(provider.slug in chosen for provider in others),
+    }
 
 
 def _page_links(request: HttpRequest, page) -> dict:

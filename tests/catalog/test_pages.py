@@ -213,6 +213,21 @@ def test_filters_search_and_sorts(client, catalog, query, expected):
     assert card_ids(response) == expected
 
 
+def test_providers_switchyard_cannot_call_fold_away_until_one_is_chosen(client, catalog):
+    dormant = ProviderFactory(slug="dormant", name="Dormant Cloud", enabled=False)
+    ModelFactory(provider=dormant, upstream_name="sleeper")
+    ProviderFactory(slug="empty", name="Empty Cloud", enabled=False)  # no models: not offered at all
+    html = client.get(BROWSE).content.decode()
+    folded = html[html.index("<summary>More providers (1)</summary>") :]
+    assert 'id="filter-provider-openai"' in html[: html.index("<details")]
+    assert 'id="filter-provider-dormant"' in folded and "<details>" in html
+    assert "Empty Cloud" not in html
+
+    chosen = client.get(BROWSE, {"provider": "dormant"})
+    assert card_ids(chosen) == ["dormant/sleeper"]
+    assert "<details open>" in chosen.content.decode()
+
+
 def test_newest_sorts_by_release_date(client, catalog):
     for days, model in enumerate((catalog["haiku"], catalog["mini"], catalog["sonnet"], catalog["coder"])):
         Model.objects.filter(pk=model.pk).update(source_created_at=timezone.now() - datetime.timedelta(days=days))
