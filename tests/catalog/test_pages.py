@@ -353,6 +353,20 @@ def test_detail_shows_overview_specs_features_and_bars_from_the_quality_table(cl
     assert "In service" in html and '<dd data-figure="health-error-rate">2%</dd>' in html
 
 
+def test_the_release_date_is_the_sources_else_when_the_catalog_learnt_of_the_model(client, catalog):
+    coder = catalog["coder"]
+    learnt = datetime.datetime(2026, 5, 4, tzinfo=datetime.UTC)
+    Model.objects.filter(pk=coder.pk).update(source_created_at=None, created_at=learnt)
+    assert '<th scope="row">In the catalog since</th><td>2026-05-04</td>' in text_of(client, coder)
+    Model.objects.filter(pk=coder.pk).update(source_created_at=datetime.datetime(2025, 1, 2, tzinfo=datetime.UTC))
+    html = text_of(client, coder)
+    assert '<th scope="row">Released</th><td>2025-01-02</td>' in html and "In the catalog since" not in html
+
+
+def text_of(client, model) -> str:
+    return client.get(detail_url(model.model_id)).content.decode()
+
+
 def test_speed_is_unmeasured_without_traffic(client, catalog):
     html = client.get(detail_url("openai/codex-pro")).content.decode()
     assert 'data-bar="speed"' in html and "no traffic measured yet" in html
