@@ -2,6 +2,11 @@
 
 from django.db import migrations, models
 
+# The rollup rows already written keep 0 in the new columns (no data migration: recomputing every hour from the raw
+# records would hold the deploy for minutes on a big database). The recommendations read such rows as requests of
+# unknown task whose largest request is bounded by their token sums; `manage.py rollup_usage --since <ISO date-time>`
+# recomputes them exactly from the raw records still kept (USAGE_RETENTION_DAYS).
+
 
 class Migration(migrations.Migration):
 
