@@ -81,6 +81,26 @@ class UsageRollup(models.Model):
     cost_usd = models.DecimalField(default=0, **COST)
     latency_ms_sum = models.BigIntegerField(default=0)
     latency_samples = models.PositiveIntegerField(default=0, help_text="Requests with a latency.")
+    # What the recommendations need (apps/analytics/recommendations.py). Rows rolled up before these columns existed
+    # hold 0 in each: the recommendations read such a row's requests as of unknown task and its token sums as its
+    # largest request, until `manage.py rollup_usage --since ...` rebuilds it.
+    cache_write_tokens = models.BigIntegerField(default=0)
+    largest_prompt_tokens = models.PositiveIntegerField(default=0, help_text="The hour's largest prompt.")
+    largest_completion_tokens = models.PositiveIntegerField(default=0, help_text="The hour's largest completion.")
+    # The task mix the router detected, one column per task of apps.routing.prompt_analysis.TASKS and one for
+    # unknown: the sum of each record's P(task | prompt) where it analysed the prompt, else 1 for the task it named,
+    # else 1 for unknown. So the columns of a row add up to its requests.
+    task_chat = models.FloatField(default=0)
+    task_code = models.FloatField(default=0)
+    task_math = models.FloatField(default=0)
+    task_reasoning = models.FloatField(default=0)
+    task_extraction = models.FloatField(default=0)
+    task_summarization = models.FloatField(default=0)
+    task_creative = models.FloatField(default=0)
+    task_analysis = models.FloatField(default=0)
+    task_translation = models.FloatField(default=0)
+    task_classification = models.FloatField(default=0)
+    task_unknown = models.FloatField(default=0)
 
     class Meta:
         indexes = [

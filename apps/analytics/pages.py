@@ -14,7 +14,6 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
-from django.core.cache import cache
 from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -38,7 +37,6 @@ from apps.workspaces.pages import workspace_page
 
 RANGE_LABELS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
 AUDIT_PAGE_SIZE = 50
-TIPS_CACHE_SECONDS = 300
 CSV_COLUMNS = (
     "model",
     "requests",
@@ -89,15 +87,9 @@ def _breakdown(*, workspace, period: AnalyticsPeriod, group_by: str) -> list[dic
 
 
 def _tips(*, workspace, days: int) -> list:
-    """The recommendations API's results, kept for TIPS_CACHE_SECONDS: they read the period's raw records (the task
-    mix is not in the rollups), which on a busy workspace costs more than the rest of the page, and advice about a
-    month of traffic does not change from one minute to the next."""
-    key = f"usage-dashboard-tips:{workspace.pk}:{days}"
-    tips = cache.get(key)
-    if tips is None:
-        tips = usage_recommendations(workspace=workspace, days=days).results
-        cache.set(key, tips, TIPS_CACHE_SECONDS)
-    return tips
+    """The recommendations API's results, worked out on each view: they read the hourly rollups (a few queries
+    whatever the traffic), so they follow at once a model installed or removed or a request just made."""
+    return usage_recommendations(workspace=workspace, days=days).results
 
 
 @workspace_page

@@ -13,31 +13,33 @@ too often, and installed models nobody calls. Reads only; /api/analytics/llm/rec
 - high_error_rate: a model whose share of failed requests in the workspace's traffic, or in its last health rollup,
   reaches RECOMMENDATION_ERROR_RATE_THRESHOLD over at least RECOMMENDATION_MIN_REQUESTS requests.
 - unused_model: an installed model with no request in the period.
+
+The traffic is read from the hourly rollups (UsageRollup keeps each hour's task mix and largest prompt and completion
+for this), not the raw records: only the part-hours at the period's two ends and the hours the rollup job has not read
+yet are summed from their records, the same way, so the figures are the records' own whatever the job's progress.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, FloatField, Max, Q, Sum
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import BigIntegerField, Case, Count, F, Max, Q, Sum, Value, When
 from django.utils import timezone
 
 from apps.billing.pricing import Prices, usage_cost
 from apps.catalog.insights import callable_chat_model_list, price_known
 from apps.catalog.models import Model
 from apps.catalog.task_scores import task_quality_map
-from apps.routing.prompt_analysis import TASKS
 from apps.workspaces.models import Agent, InstalledModel
 
-from .models import ModelHealth, UsageRecord, UsageStatus
+from .models import ModelHealth, UsageRecord, UsageRollup, UsageStatus
+from .rollup_selectors import unrolled_hours
+from .rollups import HOUR, TASK_COLUMNS, UNKNOWN_TASK, task_mix_sums, workspace_hour_spans
 
 KINDS = ("cheaper_model", "high_error_rate", "unused_model")
 DAYS_PER_MONTH = 30
-UNKNOWN_TASK = "unknown"
 CAPABILITIES = ("supports_tools", "supports_vision", "supports_json")
 RATE_PLACES = Decimal("0.0001")
 
@@ -98,19 +100,24 @@ class Recommendations:
 
 @dataclass
 class _Traffic:
-    """One (agent, model) group of the period's records."""
+    """One (agent, model) group of the period's traffic."""
 
     agent_id: int | None
     model_name: str
-    requests: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int
-    cache_write_tokens: int
-    largest_request: int
-    spend: Decimal
+    requests: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    largest_prompt: int = 0
+    largest_completion: int = 0
+    spend: Decimal = Decimal(0)
     tasks: dict[str, float] = field(default_factory=dict)  # task -> requests' worth of it
+
+    @property
+    def largest_request(self) -> int:
+        return self.largest_prompt + self.largest_completion
 
 
 def usage_recommendations(*, workspace, days: int = 30, kind: str | None = None, now=None) -> Recommendations:
@@ -118,8 +125,7 @@ def usage_recommendations(*, workspace, days: int = 30, kind: str | None = None,
     error rates (highest first), then unused models (by id). A fixed number of queries whatever the traffic."""
     end = now or timezone.now()
     period = Period(start=end - timedelta(days=days), end=end, days=days)
-    records = UsageRecord.objects.filter(workspace=workspace, created_at__gte=period.start, created_at__lt=period.end)
-    traffic = _traffic(records)
+    traffic = _traffic(workspace=workspace, period=period)
     results: list[Recommendation] = []
     if kind in (None, "cheaper_model"):
         results += _cheaper_models(workspace=workspace, traffic=traffic, period=period)
@@ -131,54 +137,105 @@ def usage_recommendations(*, workspace, days: int = 30, kind: str | None = None,
     return Recommendations(period=period, results=results)
 
 
-def _traffic(records) -> list[_Traffic]:
-    rows = records.values("agent_id", "model_name").annotate(
-        requests=Count("id"),
-        errors=Count("id", filter=Q(status=UsageStatus.ERROR)),
-        prompt=Coalesce(Sum("prompt_tokens"), 0),
-        completion=Coalesce(Sum("completion_tokens"), 0),
-        cached=Coalesce(Sum("cached_tokens"), 0),
-        cache_write=Coalesce(Sum("cache_write_tokens"), 0),
-        largest_prompt=Coalesce(Max("prompt_tokens"), 0),
-        largest_completion=Coalesce(Max("completion_tokens"), 0),
-        spend=Sum("cost_usd"),
-    )
-    groups = {
-        (row["agent_id"], row["model_name"]): _Traffic(
-            agent_id=row["agent_id"],
-            model_name=row["model_name"],
-            requests=row["requests"],
-            errors=row["errors"],
-            prompt_tokens=row["prompt"],
-            completion_tokens=row["completion"],
-            cached_tokens=row["cached"],
-            cache_write_tokens=row["cache_write"],
-            # The largest prompt and the largest answer may come from different requests: an upper bound.
-            largest_request=row["largest_prompt"] + row["largest_completion"],
-            spend=row["spend"] or Decimal(0),
-        )
-        for row in rows
-        if row["model_name"]
-    }
-    # The router's P(task | prompt) per record where it analysed the prompt, else the one task it names, else unknown.
-    scores = {task: Cast(KeyTextTransform(task, "routing__task_scores"), FloatField()) for task in TASKS}
-    task_rows = records.values("agent_id", "model_name", "routing__task").annotate(
-        n=Count("id"),
-        scored=Count("id", filter=Q(routing__task_scores__has_any_keys=list(TASKS))),
-        **{f"p_{task}": Sum(value) for task, value in scores.items()},
-    )
-    for row in task_rows:
-        group = groups.get((row["agent_id"], row["model_name"]))
-        if group is None:
-            continue
-        for task in TASKS:
-            if row[f"p_{task}"]:
-                group.tasks[task] = group.tasks.get(task, 0) + row[f"p_{task}"]
-        unscored = row["n"] - row["scored"]
-        if unscored:
-            task = row["routing__task"] if row["routing__task"] in TASKS else UNKNOWN_TASK
-            group.tasks[task] = group.tasks.get(task, 0) + unscored
+def _traffic(*, workspace, period: Period) -> list[_Traffic]:
+    """The period's traffic per (agent, model): the hourly rollups of the whole UTC hours inside it, and the raw
+    records of the rest (three queries): the part-hours at either end, which a rollup row would count whole, and the
+    hours with records the rollup job has not read yet (a rollup interval's worth, as on the dashboard)."""
+    first = _hour_ceil(period.start)
+    last = max(_hour_floor(period.end), first)
+    stale = unrolled_hours(workspace=workspace, start_at=first, end_at=last) if first < last else []
+    groups: dict[tuple, _Traffic] = {}
+    rollups = UsageRollup.objects.filter(workspace=workspace, hour__gte=first, hour__lt=last).exclude(hour__in=stale)
+    for row in rollups.order_by().values("agent_id", "model_name").annotate(**_ROLLUP_SUMS):
+        _add(groups, row, tasks={task: row[f"sum_{column}"] for task, column in TASK_COLUMNS.items()})
+    raw = Q()
+    for start, stop in _raw_spans(period=period, first=first, last=last, stale=stale):
+        raw |= Q(created_at__gte=start, created_at__lt=stop)
+    if raw:
+        records = UsageRecord.objects.filter(raw, workspace=workspace).order_by()
+        for row in records.values("agent_id", "model_name").annotate(**_RECORD_SUMS, **task_mix_sums()):
+            _add(groups, row, tasks={task: row[column] for task, column in TASK_COLUMNS.items()})
     return sorted(groups.values(), key=lambda g: (g.agent_id is None, g.agent_id or 0, g.model_name))
+
+
+def _hour_floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(moment: datetime) -> datetime:
+    floor = _hour_floor(moment)
+    return floor if floor == moment else floor + HOUR
+
+
+def _raw_spans(*, period: Period, first: datetime, last: datetime, stale: list[datetime]) -> list[tuple]:
+    """The [start, end) ranges read from raw records: before the first whole hour, the hours not rolled up yet, and
+    after the last whole hour."""
+    spans = [(period.start, min(first, period.end))]
+    spans += [(start, end) for _, start, end in workspace_hour_spans((0, hour) for hour in stale)]
+    spans.append((max(last, period.start), period.end))
+    return [(start, end) for start, end in spans if start < end]
+
+
+# Rows rolled up before the rollups had a task mix and largest request (migration 0005) hold 0 in every task column:
+# their requests count as of unknown task (at the model's overall quality, as the router does with an unanalysed
+# prompt) and their token sums bound their largest request, until `manage.py rollup_usage --since` rebuilds them.
+_NO_MIX = Q(requests__gt=0, **dict.fromkeys(TASK_COLUMNS.values(), 0))
+
+
+def _unless_mixed(legacy: str, column: str) -> Case:
+    return Case(When(_NO_MIX, then=F(legacy)), default=F(column), output_field=BigIntegerField())
+
+
+# Named apart from the rollup's fields (an annotation may not shadow one).
+_ROLLUP_SUMS = {
+    "n_requests": Sum("requests"),
+    "n_errors": Sum("errors"),
+    "n_prompt": Sum("prompt_tokens"),
+    "n_completion": Sum("completion_tokens"),
+    "n_cached": Sum("cached_tokens"),
+    "n_cache_write": Sum("cache_write_tokens"),
+    "largest_prompt": Max(_unless_mixed("prompt_tokens", "largest_prompt_tokens")),
+    "largest_completion": Max(_unless_mixed("completion_tokens", "largest_completion_tokens")),
+    "spend": Sum("cost_usd"),
+    **{f"sum_{column}": Sum(column) for column in TASK_COLUMNS.values()},
+    "unmixed": Sum(Case(When(_NO_MIX, then=F("requests")), default=Value(0), output_field=BigIntegerField())),
+}
+# The same over raw records (as the rollup job sums them), plus task_mix_sums().
+_RECORD_SUMS = {
+    "n_requests": Count("id"),
+    "n_errors": Count("id", filter=Q(status=UsageStatus.ERROR)),
+    "n_prompt": Sum("prompt_tokens"),
+    "n_completion": Sum("completion_tokens"),
+    "n_cached": Sum("cached_tokens"),
+    "n_cache_write": Sum("cache_write_tokens"),
+    "largest_prompt": Max("prompt_tokens"),
+    "largest_completion": Max("completion_tokens"),
+    "spend": Sum("cost_usd"),
+}
+
+
+def _add(groups: dict[tuple, _Traffic], row: dict, *, tasks: dict[str, float | None]) -> None:
+    """Fold one (agent, model) row of either source into its group."""
+    if not row["model_name"]:
+        return
+    key = (row["agent_id"], row["model_name"])
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Traffic(agent_id=row["agent_id"], model_name=row["model_name"])
+    group.requests += row["n_requests"] or 0
+    group.errors += row["n_errors"] or 0
+    group.prompt_tokens += row["n_prompt"] or 0
+    group.completion_tokens += row["n_completion"] or 0
+    group.cached_tokens += row["n_cached"] or 0
+    group.cache_write_tokens += row["n_cache_write"] or 0
+    # The largest prompt and the largest answer may come from different requests: an upper bound.
+    group.largest_prompt = max(group.largest_prompt, row["largest_prompt"] or 0)
+    group.largest_completion = max(group.largest_completion, row["largest_completion"] or 0)
+    group.spend += row["spend"] or Decimal(0)
+    tasks = {**tasks, UNKNOWN_TASK: (tasks[UNKNOWN_TASK] or 0) + (row.get("unmixed") or 0)}
+    for task, share in tasks.items():
+        if share:
+            group.tasks[task] = group.tasks.get(task, 0) + share
 
 
 def _rate(part: int | Decimal, whole: int | Decimal) -> Decimal:

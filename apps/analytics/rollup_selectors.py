@@ -97,12 +97,13 @@ def _rollups(*, workspace, period: AnalyticsPeriod) -> QuerySet[UsageRollup]:
     return UsageRollup.objects.filter(workspace=workspace, hour__gte=period.start_at, hour__lt=period.end_at).order_by()
 
 
-def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.datetime]:
-    """The period's UTC hours of this workspace with records above the rollup's high-water mark."""
+def unrolled_hours(*, workspace, start_at: datetime.datetime, end_at: datetime.datetime) -> list[datetime.datetime]:
+    """The UTC hours starting in [start_at, end_at) in which this workspace has records above the rollup's
+    high-water mark: their rollup rows, if any, do not count those records yet."""
     mark = Coalesce(Subquery(UsageRollupMark.objects.filter(name=MARK_NAME).values("last_record_id")[:1]), 0)
     buckets = (
         UsageRecord.objects.filter(
-            workspace=workspace, id__gt=mark, created_at__gte=period.start_at - HOUR, created_at__lt=period.end_at
+            workspace=workspace, id__gt=mark, created_at__gte=start_at - HOUR, created_at__lt=end_at
         )
         .order_by()
         .annotate(bucket=TruncHour("created_at", tzinfo=datetime.UTC))
@@ -111,7 +112,12 @@ def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.date
     )
     hours = {bucket.astimezone(datetime.UTC) for bucket in buckets}
     # As the rollups are read: an hour belongs to the period when it starts inside it.
-    return sorted(hour for hour in hours if period.start_at <= hour < period.end_at)
+    return sorted(hour for hour in hours if start_at <= hour < end_at)
+
+
+def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.datetime]:
+    """The period's UTC hours of this workspace with records above the rollup's high-water mark."""
+    return unrolled_hours(workspace=workspace, start_at=period.start_at, end_at=period.end_at)
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,39 @@ from dataclasses import dataclass
 from itertools import islice
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce, TruncHour
+from django.db.models import Case, Count, FloatField, Max, Q, Sum, Value, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, TruncHour
 
 from apps.analytics.models import UsageRecord, UsageRollup, UsageRollupMark, UsageStatus
+from apps.routing.prompt_analysis import TASKS
 
 HOUR = datetime.timedelta(hours=1)
 # (workspace, hour) pairs recomputed per aggregate query: bounds the query's size and each transaction's length.
 PAIRS_PER_BATCH = 500
 MARK_NAME = "usage"
+UNKNOWN_TASK = "unknown"
+# The UsageRollup column of each task of the mix.
+TASK_COLUMNS = {task: f"task_{task}" for task in (*TASKS, UNKNOWN_TASK)}
+
+
+def task_mix_sums() -> dict:
+    """Aggregates of a group of UsageRecords, named as the UsageRollup task columns: per task, the records' P(task |
+    prompt) summed where the router analysed the prompt (`routing["task_scores"]`), plus 1 per other record naming
+    that task (`routing["task"]`); records with neither count 1 for unknown. (A CASE whose condition is NULL, a
+    record without the key, falls through to the next branch, as a missing key should.)"""
+    analysed = Q(routing__task_scores__has_any_keys=list(TASKS))
+    sums = {}
+    for task in TASKS:
+        score = Coalesce(Sum(Cast(KeyTextTransform(task, "routing__task_scores"), FloatField())), 0.0)
+        named = Sum(
+            Case(When(analysed, then=Value(0)), When(routing__task=task, then=Value(1)), default=Value(0)),
+            output_field=FloatField(),
+        )
+        sums[TASK_COLUMNS[task]] = score + Coalesce(named, 0.0)
+    unknown = Case(When(analysed, then=Value(0)), When(routing__task__in=list(TASKS), then=Value(0)), default=Value(1))
+    sums[TASK_COLUMNS[UNKNOWN_TASK]] = Coalesce(Sum(unknown, output_field=FloatField()), 0.0)
+    return sums
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,10 @@ def _rebuild_batch(pairs: list[tuple[int, datetime.datetime]]) -> int:
             cost=Coalesce(Sum("cost_usd"), 0, output_field=UsageRecord._meta.get_field("cost_usd")),
             latency_sum=Coalesce(Sum("latency_ms"), 0),
             latency_samples=Count("latency_ms"),
+            n_cache_write=Sum("cache_write_tokens"),
+            largest_prompt=Max("prompt_tokens"),
+            largest_completion=Max("completion_tokens"),
+            **task_mix_sums(),
         )
     )
     rows = [
@@ -132,6 +160,10 @@ def _rebuild_batch(pairs: list[tuple[int, datetime.datetime]]) -> int:
             cost_usd=group["cost"],
             latency_ms_sum=group["latency_sum"],
             latency_samples=group["latency_samples"],
+            cache_write_tokens=group["n_cache_write"] or 0,
+            largest_prompt_tokens=group["largest_prompt"] or 0,
+            largest_completion_tokens=group["largest_completion"] or 0,
+            **{column: group[column] for column in TASK_COLUMNS.values()},
         )
         for group in groups
     ]

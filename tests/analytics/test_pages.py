@@ -167,6 +167,15 @@ class TestDashboard:
         assert 'data-kind="unused_model"' in html
         assert "idle-model is installed but had no request in the last 30 days" in html
 
+    def test_tips_follow_at_once(self, client, workspace):
+        """Not kept from one view to the next: they read the rollups, as cheap as the rest of the page."""
+        idle = InstalledModelFactory(workspace=workspace, model=ModelFactory(upstream_name="idle-model"))
+        assert "idle-model is installed" in client.get(USAGE).content.decode()
+
+        UsageRecordFactory(workspace=workspace, model=idle.model)
+
+        assert "idle-model is installed" not in client.get(USAGE).content.decode()
+
     def test_a_bad_range_is_a_400_showing_30_days(self, client, workspace):
         rollup(workspace, days_ago(20), requests=20)
 

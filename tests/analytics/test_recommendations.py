@@ -1,13 +1,19 @@
 """GET /api/analytics/llm/recommendations through DRF's test client: figures worked out by hand on a small catalog
 and traffic, each rule that keeps a model from being suggested, bad input, and the caller's workspace only."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.analytics.models import UsageRollup
+from apps.analytics.recommendations import Period, _traffic, usage_recommendations
+from apps.analytics.rollups import usage_rollup_build
+from apps.routing.prompt_analysis import TASKS
 from tests.analytics.factories import ModelHealthFactory, UsageRecordFactory
 from tests.catalog.factories import ModelFactory, ProviderFactory, TaskScoreFactory
 from tests.core.factories import UserFactory
@@ -73,11 +79,14 @@ def record(workspace, model, *, days_ago: float = 1, **kwargs):
     )
 
 
-@pytest.fixture
-def traffic(workspace, catalog):
+@pytest.fixture(params=["rolled up", "not rolled up yet"])
+def traffic(request, workspace, catalog):
     """Agent "Coder Bot" sends 10 requests of 10,000 + 5,000 tokens to big (8 analysed as 75 % code, 25 % chat, one
     only named code, one not analysed: 70 % code, 20 % chat, 10 % unknown); requests without
-    an agent go to flaky (2 of 20 fail); shaky fails a quarter of its requests across Switchyard; idle is unused."""
+    an agent go to flaky (2 of 20 fail); shaky fails a quarter of its requests across Switchyard; idle is unused.
+
+    Each test runs twice: once with the hourly rollup job run over the traffic (the recommendations read its rows),
+    once before it ran (they read the records of the hours it has not read yet), to the same results."""
     agent = AgentFactory(workspace=workspace, slug="coder-bot", name="Coder Bot", primary_model=catalog["big"])
     for name in ("big", "flaky", "shaky", "idle"):
         InstalledModelFactory(workspace=workspace, model=catalog[name])
@@ -99,6 +108,8 @@ def traffic(workspace, catalog):
     # before the period asked for, in the last 30 days
     record(workspace, catalog["big"], agent=agent, days_ago=20, prompt_tokens=50_000, routing={"task": "code"})
     ModelHealthFactory(model=catalog["shaky"], requests=100, successes=75, error_rate=Decimal("0.25"))
+    if request.param == "rolled up":
+        usage_rollup_build()
     return agent
 
 
@@ -263,7 +274,57 @@ def test_queries_do_not_grow_with_the_traffic(client, traffic, catalog, workspac
     for name in ("mini", "coder"):
         for _ in range(5):
             record(workspace, catalog[name], agent=AgentFactory(workspace=workspace))
-    # session, user, membership; traffic, task mix; current models, candidates, task scores, agents, installed;
-    # installed, health (error rates); unused installed models
-    with django_assert_num_queries(13):
+    # session, user, membership; hours not rolled up yet, rollups, records of the rest; current models, candidates,
+    # task scores, agents, installed; installed, health (error rates); unused installed models
+    with django_assert_num_queries(14):
         assert client.get(URL).status_code == 200
+
+
+def requests_per_model(workspace, **kwargs) -> dict[str, int]:
+    """Every model's requests in the period, as the error-rate figures show them (any rate counts here)."""
+    found = usage_recommendations(workspace=workspace, kind="high_error_rate", **kwargs).results
+    return {r.model: r.figures.requests for r in found}
+
+
+def test_the_period_ends_inside_hours_yet_counts_records_not_hours(workspace, catalog, settings):
+    """Rollup rows are whole UTC hours: the part-hours at each end of the period are read from their records."""
+    settings.RECOMMENDATION_MIN_REQUESTS, settings.RECOMMENDATION_ERROR_RATE_THRESHOLD = 1, 0
+    now = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)
+    for moment in (
+        datetime(2026, 11, 9, 12, 10, tzinfo=UTC),  # before the period, in the hour it starts in
+        datetime(2026, 11, 9, 12, 50, tzinfo=UTC),
+        datetime(2026, 11, 9, 18, 0, tzinfo=UTC),
+        datetime(2026, 11, 10, 12, 20, tzinfo=UTC),
+        datetime(2026, 11, 10, 12, 40, tzinfo=UTC),  # after its end, in the hour it ends in
+    ):
+        UsageRecordFactory(workspace=workspace, model=catalog["flaky"], created_at=moment)
+    assert requests_per_model(workspace, days=1, now=now) == {"acme/flaky": 3}
+    usage_rollup_build()
+    assert requests_per_model(workspace, days=1, now=now) == {"acme/flaky": 3}
+
+
+def test_a_record_the_rollup_has_not_read_yet_counts_once(client, workspace, traffic, catalog):
+    UsageRecordFactory(
+        workspace=workspace, model=catalog["flaky"], status="error", created_at=timezone.now() - timedelta(days=1)
+    )
+    for _ in range(2):  # before the rollup job reads it, then after
+        flaky = client.get(URL, {"kind": "high_error_rate"}).json()["results"][1]["figures"]
+        assert (flaky["requests"], flaky["errors"]) == (21, 3)
+        usage_rollup_build()
+
+
+def test_rollups_from_before_the_task_mix_count_as_unknown_tasks(workspace, catalog, traffic):
+    """Rows rolled up before the rollups kept the task mix and largest request hold 0 there: their requests count at
+    the model's overall quality and their token sums bound the largest request (a rebuild makes them exact)."""
+    usage_rollup_build()
+    columns = [f"task_{task}" for task in (*TASKS, "unknown")]
+    UsageRollup.objects.update(**dict.fromkeys([*columns, "largest_prompt_tokens", "largest_completion_tokens"], 0))
+    period = Period(start=timezone.now() - timedelta(days=15), end=timezone.now(), days=15)
+    (big,) = [group for group in _traffic(workspace=workspace, period=period) if group.model_name == "acme/big"]
+    assert big.tasks == {"unknown": 10}
+    rows = UsageRollup.objects.filter(model_name="acme/big", hour__gte=period.start)
+    assert big.largest_request == max(row.prompt_tokens for row in rows) + max(row.completion_tokens for row in rows)
+
+    call_command("rollup_usage", "--since", (period.start - timedelta(days=1)).isoformat(), stdout=StringIO())
+    (big,) = [group for group in _traffic(workspace=workspace, period=period) if group.model_name == "acme/big"]
+    assert (big.tasks, big.largest_request) == ({"code": 7, "chat": 2, "unknown": 1}, 15_000)

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from apps.analytics.models import UsageRecord, UsageRollup, UsageRollupMark
 from apps.analytics.rollups import usage_rollup_build
 from apps.analytics.tasks import usage_rollup_task
+from apps.routing.prompt_analysis import TASKS
 from tests.analytics.factories import UsageRecordFactory
 from tests.catalog.factories import ModelFactory
 from tests.keys.factories import ApiKeyFactory
@@ -220,3 +221,39 @@ def test_the_management_command_refuses_bad_ranges():
     with pytest.raises(CommandError, match="not an ISO"):
         call_command("rollup_usage", "--since", "yesterday")
     assert not UsageRollup.objects.exists()
+
+
+def test_every_task_of_the_router_has_a_rollup_column():
+    columns = {f.name for f in UsageRollup._meta.get_fields()}
+    assert {f"task_{task}" for task in (*TASKS, "unknown")} <= columns
+
+
+def test_keeps_the_task_mix_largest_request_and_cache_writes_for_the_recommendations(workspace, model):
+    """Analysed prompts add their P(task | prompt), the others 1 to the task they name, else to unknown; a late
+    record's hour is recomputed to the same figures as if it had come in time."""
+    analysed = {"task": "code", "task_scores": {"code": 0.75, "chat": 0.25}}
+    UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 5), routing=analysed, cache_write_tokens=7)
+    UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 6), routing={"task": "math"})
+    UsageRecordFactory(
+        workspace=workspace, model=model, created_at=at(0, 7), routing={"task": "code", "task_scores": None}
+    )
+    UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 8), routing={"task": "no-such-task"})
+    UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 9), prompt_tokens=900, completion_tokens=5)
+    usage_rollup_build()
+
+    row = UsageRollup.objects.get()
+    mix = {task: getattr(row, f"task_{task}") for task in (*TASKS, "unknown")}
+    assert {task: share for task, share in mix.items() if share} == {
+        "code": 1.75,
+        "chat": 0.25,
+        "math": 1,
+        "unknown": 2,
+    }
+    assert sum(mix.values()) == row.requests == 5
+    assert (row.largest_prompt_tokens, row.largest_completion_tokens, row.cache_write_tokens) == (900, 40, 7)
+
+    UsageRecordFactory(workspace=workspace, model=model, created_at=at(0, 50), completion_tokens=3000, routing=analysed)
+    usage_rollup_build()
+    row = UsageRollup.objects.get()
+    assert (row.task_code, row.task_chat, row.task_unknown) == (2.5, 0.5, 2)
+    assert (row.largest_prompt_tokens, row.largest_completion_tokens) == (900, 3000)
