@@ -124,6 +124,9 @@ def main() -> None:
     parser.add_argument(
         "--fresh", type=int, default=1000, help="records of the last hour left for the dashboard to read raw"
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one 90-day dashboard view: its SQL and Python hot spots"
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -273,6 +276,26 @@ def _run(args, connection) -> None:
     print("first view of each:")
     for label, elapsed in first_views.items():
         print(f"  {label}: {elapsed:.1f} ms")
+    if args.profile:
+        _profile(member, "/usage/?range=90d")
+
+
+def _profile(client, url: str) -> None:
+    """Where one view's time goes: each SQL statement's time, and the Python functions by cumulative time."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    print(f"SQL of {url}: {len(queries)} statements, {sum(float(q['time']) for q in queries) * 1000:.1f} ms")
+    for query in sorted(queries, key=lambda q: -float(q["time"]))[:8]:
+        print(f"  {float(query['time']) * 1000:7.1f} ms  {query['sql'][:150]}")
+    profiler = cProfile.Profile()
+    profiler.runcall(client.get, url)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,13 @@ the audit API's selector.
 """
 
 import csv
+import hashlib
 import io
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django import forms
+from django.core.cache import cache
 from django.core.paginator import InvalidPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -21,6 +23,7 @@ from django.urls import reverse
 
 from apps.analytics.analytics_apis import AnalyticsCostRowSerializer, analytics_cost_row
 from apps.analytics.audit_selectors import audit_action_list, audit_actor_list, audit_event_list
+from apps.analytics.models import UsageRollupMark
 from apps.analytics.recommendations import usage_recommendations
 from apps.analytics.rollup_selectors import (
     DEFAULT_PERIOD,
@@ -31,12 +34,15 @@ from apps.analytics.rollup_selectors import (
     usage_group_labels,
     usage_overview,
 )
+from apps.analytics.rollups import MARK_NAME
 from apps.analytics.usage_chart import NO_MODEL, usage_chart
 from apps.billing.selectors import workspace_zone
+from apps.workspaces.models import InstalledModel
 from apps.workspaces.pages import workspace_page
 
 RANGE_LABELS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
 AUDIT_PAGE_SIZE = 50
+TIPS_CACHE_SECONDS = 300
 CSV_COLUMNS = (
     "model",
     "requests",
@@ -87,9 +93,17 @@ def _breakdown(*, workspace, period: AnalyticsPeriod, group_by: str) -> list[dic
 
 
 def _tips(*, workspace, days: int) -> list:
-    """The recommendations API's results, worked out on each view: they read the hourly rollups (a few queries
-    whatever the traffic), so they follow at once a model installed or removed or a request just made."""
-    return usage_recommendations(workspace=workspace, days=days).results
+    """The recommendations API's results, kept until the rollup job moves on, the workspace's plan or installed
+    models change, or TIPS_CACHE_SECONDS pass: working them out is the page's dearest query (a scan of the period's
+    rollups per agent and model), and advice about weeks of traffic does not change between two views."""
+    installed = sorted(InstalledModel.objects.filter(workspace=workspace).values_list("model_id", flat=True))
+    mark = UsageRollupMark.objects.filter(name=MARK_NAME).values_list("last_record_id", flat=True).first()
+    state = hashlib.sha256(f"{workspace.plan_id}:{days}:{mark}:{installed}".encode()).hexdigest()[:16]
+    return cache.get_or_set(
+        f"usage-dashboard-tips:{workspace.pk}:{state}",
+        lambda: usage_recommendations(workspace=workspace, days=days).results,
+        TIPS_CACHE_SECONDS,
+    )
 
 
 @workspace_page

@@ -167,14 +167,19 @@ class TestDashboard:
         assert 'data-kind="unused_model"' in html
         assert "idle-model is installed but had no request in the last 30 days" in html
 
-    def test_tips_follow_at_once(self, client, workspace):
-        """Not kept from one view to the next: they read the rollups, as cheap as the rest of the page."""
+    def test_tips_are_kept_until_the_rollup_moves_on_or_the_installs_change(self, client, workspace):
         idle = InstalledModelFactory(workspace=workspace, model=ModelFactory(upstream_name="idle-model"))
         assert "idle-model is installed" in client.get(USAGE).content.decode()
 
+        # Traffic changes the tips once the rollup job has read it (the figures above them change at once).
         UsageRecordFactory(workspace=workspace, model=idle.model)
-
+        assert "idle-model is installed" in client.get(USAGE).content.decode()
+        usage_rollup_build()
         assert "idle-model is installed" not in client.get(USAGE).content.decode()
+
+        # Installing a model changes them at once.
+        InstalledModelFactory(workspace=workspace, model=ModelFactory(upstream_name="new-model"))
+        assert "new-model is installed but had no request" in client.get(USAGE).content.decode()
 
     def test_a_bad_range_is_a_400_showing_30_days(self, client, workspace):
         rollup(workspace, days_ago(20), requests=20)
