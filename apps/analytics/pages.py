@@ -134,7 +134,7 @@ def usage_dashboard(request: HttpRequest) -> HttpResponse:
         "top_models": [analytics_cost_row(row, {}) for row in summary.top_models],
         "chart": usage_chart(period=period, rows=overview.series),
         "models": _cost_rows(overview.models, workspace=workspace, group_by="model"),
-        "agents": _breakdown(workspace=workspace, period=period, group_by="agent"),
+        "agents": _cost_rows(overview.agents, workspace=workspace, group_by="agent"),
         "tips": _tips(workspace=workspace, days=period.days),
         "no_model": NO_MODEL,
         "csv_url": _url("analytics_pages:usage-csv", slug, range=range_key),

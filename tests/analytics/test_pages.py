@@ -419,3 +419,8 @@ def test_the_overview_sums_to_the_api_selectors(workspace, zone):
     ]
     assert [row["key"] for row in costs] == ["m/a", "m/b", "m/c"]
     assert summary.totals["n_requests"] == 32
+    per_agent = list(usage_costs(workspace=workspace, period=period, group_by="agent", with_unrolled=True))
+    assert [{name: row[name] or 0 for name in row} for row in overview.agents] == [
+        {name: row[name] or 0 for name in row} for row in per_agent
+    ]
+    assert [row["key"] for row in per_agent] == [None, agent.pk]
