@@ -1,16 +1,21 @@
-"""Usage per catalog model, read from the hourly rollups: one workspace's use of a model (the model's page), and
-every workspace's requests per model (the catalog's "most used" order, which names no workspace)."""
+"""Usage per catalog model, read from the hourly rollups: one workspace's use of a model (the model's page, with the
+hours not rolled up yet), and every workspace's requests per model (the catalog's "most used" order, which names no
+workspace)."""
 
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Min, Sum
+from django.db.models import Count, Min, Q, Sum
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from apps.analytics.models import UsageRollup
+from apps.analytics.models import UsageRecord, UsageRollup
+from apps.analytics.rollup_selectors import HOUR, unrolled_hours
 
 POPULARITY_WINDOW = datetime.timedelta(days=30)
+# Raw records are kept USAGE_RETENTION_DAYS (400 by default, 0 = for ever): look for unrolled ones that far back.
+ALL_TIME = datetime.timedelta(days=100 * 365)
 
 
 @dataclass(frozen=True)
@@ -27,9 +32,14 @@ class ModelUsage:
 
 
 def workspace_model_usage(*, workspace, model_id: str) -> ModelUsage:
-    """What the workspace has used of one model so far (every rolled-up hour; rollups outlive the raw records)."""
+    """What the workspace has used of one model so far: every rolled-up hour (rollups outlive the raw records), and
+    the hours the rollup job has not reached yet from their records, as the dashboard reads them (a call shows at
+    once and is counted once)."""
+    now = timezone.now()
+    hours = unrolled_hours(workspace=workspace, start_at=now - ALL_TIME, end_at=now + HOUR)
     sums = (
         UsageRollup.objects.filter(workspace=workspace, model_name=model_id)
+        .exclude(hour__in=hours)
         .order_by()
         .aggregate(
             requests=Sum("requests"),
@@ -39,6 +49,22 @@ def workspace_model_usage(*, workspace, model_id: str) -> ModelUsage:
             first_hour=Min("hour"),
         )
     )
+    if hours:
+        in_hours = Q()
+        for hour in hours:
+            in_hours |= Q(created_at__gte=hour, created_at__lt=hour + HOUR)
+        fresh = (
+            UsageRecord.objects.filter(in_hours, workspace=workspace, model_name=model_id)
+            .order_by()
+            .aggregate(
+                requests=Count("id"),
+                prompt_tokens=Sum("prompt_tokens"),
+                completion_tokens=Sum("completion_tokens"),
+                cost_usd=Sum("cost_usd"),
+                first_hour=Min(TruncHour("created_at", tzinfo=datetime.UTC)),
+            )
+        )
+        sums = {name: _combined(name, sums[name], fresh[name]) for name in sums}
     return ModelUsage(
         requests=sums["requests"] or 0,
         prompt_tokens=sums["prompt_tokens"] or 0,
@@ -46,6 +72,12 @@ def workspace_model_usage(*, workspace, model_id: str) -> ModelUsage:
         cost_usd=sums["cost_usd"] or Decimal("0"),
         first_hour=sums["first_hour"],
     )
+
+
+def _combined(name: str, rolled, fresh):
+    if rolled is None or fresh is None:
+        return fresh if rolled is None else rolled
+    return min(rolled, fresh) if name == "first_hour" else rolled + fresh
 
 
 def platform_model_request_counts(*, now: datetime.datetime | None = None) -> dict[str, int]:

@@ -456,6 +456,22 @@ def test_usage_is_this_workspaces_only(client, catalog, workspace, stranger_work
     assert '<dd data-figure="usage-cost">$0.0054</dd>' in html
 
 
+def test_a_call_shows_in_the_models_usage_at_once_and_counts_once(client, catalog, workspace, stranger_workspace):
+    def figures() -> tuple[str, str]:
+        html = client.get(detail_url("openai/codex-pro")).content.decode()
+        requests = re.search(r'data-figure="usage-requests">([^<]*)<', html).group(1)
+        return requests, re.search(r'data-figure="usage-cost">([^<]*)<', html).group(1)
+
+    usage_rollup_task()
+    for owner in (workspace, stranger_workspace):
+        UsageRecordFactory(workspace=owner, model=catalog["coder"], cost_usd=Decimal("0.25"))
+    assert figures() == ("1", "$0.25")
+    usage_rollup_task()
+    assert figures() == ("1", "$0.25")
+    UsageRecordFactory(workspace=workspace, model=catalog["coder"], cost_usd=Decimal("0.5"))
+    assert figures() == ("2", "$0.75")
+
+
 # --- install / uninstall --------------------------------------------------------------------------------------------
 
 
@@ -587,7 +603,8 @@ def test_a_model_of_unknown_price_is_never_costed(client, catalog):
 
 
 # Measured: the session, user and workspace, then the page's own reads; a query per card would break these.
-QUERY_BUDGET = {BROWSE: 12, "/models/?category=coding": 7, "/models/openai/codex-pro/": 13}
+# The model page: one more for the hours of its usage not rolled up yet.
+QUERY_BUDGET = {BROWSE: 12, "/models/?category=coding": 7, "/models/openai/codex-pro/": 14}
 
 
 @pytest.mark.parametrize("path", [BROWSE, "/models/?category=coding", "/models/openai/codex-pro/"])
