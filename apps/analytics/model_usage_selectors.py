@@ -6,12 +6,11 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Min, Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Count, Min, Sum
 from django.utils import timezone
 
-from apps.analytics.models import UsageRecord, UsageRollup
-from apps.analytics.rollup_selectors import HOUR, unrolled_hours
+from apps.analytics.models import UsageRollup
+from apps.analytics.rollup_selectors import HOUR, usage_sources
 
 POPULARITY_WINDOW = datetime.timedelta(days=30)
 # Raw records are kept USAGE_RETENTION_DAYS (400 by default, 0 = for ever): look for unrolled ones that far back.
@@ -36,33 +35,21 @@ def workspace_model_usage(*, workspace, model_id: str) -> ModelUsage:
     the hours the rollup job has not reached yet from their records, as the dashboard reads them (a call shows at
     once and is counted once)."""
     now = timezone.now()
-    hours = unrolled_hours(workspace=workspace, start_at=now - ALL_TIME, end_at=now + HOUR)
-    sums = (
-        UsageRollup.objects.filter(workspace=workspace, model_name=model_id)
-        .exclude(hour__in=hours)
-        .order_by()
-        .aggregate(
-            requests=Sum("requests"),
+    sources = usage_sources(workspace=workspace, start_at=now - ALL_TIME, end_at=now + HOUR)
+    sums = sources.rollups.filter(model_name=model_id).aggregate(
+        requests=Sum("requests"),
+        prompt_tokens=Sum("prompt_tokens"),
+        completion_tokens=Sum("completion_tokens"),
+        cost_usd=Sum("cost_usd"),
+        first_hour=Min("hour"),
+    )
+    if sources.records is not None:
+        fresh = sources.records.filter(model_name=model_id).aggregate(
+            requests=Count("id"),
             prompt_tokens=Sum("prompt_tokens"),
             completion_tokens=Sum("completion_tokens"),
             cost_usd=Sum("cost_usd"),
             first_hour=Min("hour"),
-        )
-    )
-    if hours:
-        in_hours = Q()
-        for hour in hours:
-            in_hours |= Q(created_at__gte=hour, created_at__lt=hour + HOUR)
-        fresh = (
-            UsageRecord.objects.filter(in_hours, workspace=workspace, model_name=model_id)
-            .order_by()
-            .aggregate(
-                requests=Count("id"),
-                prompt_tokens=Sum("prompt_tokens"),
-                completion_tokens=Sum("completion_tokens"),
-                cost_usd=Sum("cost_usd"),
-                first_hour=Min(TruncHour("created_at", tzinfo=datetime.UTC)),
-            )
         )
         sums = {name: _combined(name, sums[name], fresh[name]) for name in sums}
     return ModelUsage(

@@ -121,16 +121,19 @@ def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.date
 
 
 @dataclass(frozen=True)
-class _Sources:
+class UsageSources:
     rollups: QuerySet[UsageRollup]
     records: QuerySet[UsageRecord] | None  # the raw records of the hours not rolled up yet, if any
 
 
-def _sources(*, workspace, period: AnalyticsPeriod, with_unrolled: bool) -> _Sources:
-    rollups = _rollups(workspace=workspace, period=period)
-    hours = _unrolled_hours(workspace=workspace, period=period) if with_unrolled else []
+def usage_sources(*, workspace, start_at: datetime.datetime, end_at: datetime.datetime) -> UsageSources:
+    """The workspace's usage of the UTC hours starting in [start_at, end_at): the rollups of the hours the rollup job
+    has reached, and the raw records of those it has not (None when there are none), so that summing both counts
+    every call once."""
+    rollups = UsageRollup.objects.filter(workspace=workspace, hour__gte=start_at, hour__lt=end_at).order_by()
+    hours = unrolled_hours(workspace=workspace, start_at=start_at, end_at=end_at)
     if not hours:
-        return _Sources(rollups=rollups, records=None)
+        return UsageSources(rollups=rollups, records=None)
     in_hours = Q()
     for _, start, end in workspace_hour_spans((workspace.pk, hour) for hour in hours):
         in_hours |= Q(created_at__gte=start, created_at__lt=end)
@@ -139,7 +142,13 @@ def _sources(*, workspace, period: AnalyticsPeriod, with_unrolled: bool) -> _Sou
         .order_by()
         .annotate(hour=TruncHour("created_at", tzinfo=datetime.UTC))
     )
-    return _Sources(rollups=rollups.exclude(hour__in=hours), records=records)
+    return UsageSources(rollups=rollups.exclude(hour__in=hours), records=records)
+
+
+def _sources(*, workspace, period: AnalyticsPeriod, with_unrolled: bool) -> UsageSources:
+    if with_unrolled:
+        return usage_sources(workspace=workspace, start_at=period.start_at, end_at=period.end_at)
+    return UsageSources(rollups=_rollups(workspace=workspace, period=period), records=None)
 
 
 def _add(a, b):

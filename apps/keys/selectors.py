@@ -1,9 +1,9 @@
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from apps.analytics.models import UsageRollup
+from apps.analytics.rollup_selectors import usage_sources
 from apps.catalog.models import Provider
 from apps.core.secrets import secret_hash
 from apps.keys.models import ApiKey, ProviderKey
@@ -83,14 +83,16 @@ def provider_key_secret_map(*, workspace) -> dict[tuple[int, int | None, int | N
 
 
 def byok_usage_by_provider(*, workspace, start_at, end_at) -> dict[str, dict]:
-    """BYOK calls per provider slug over [start_at, end_at), from the hourly rollups: requests, tokens and cost.
+    """BYOK calls per provider slug over [start_at, end_at): requests, tokens and cost, from the hourly rollups and
+    the records of the hours not rolled up yet (each call counted once).
 
     Usage records say whether a call ran on the workspace's own key (`is_byok`) and at which provider, not which of
     its keys (workspace, member or agent level) the gateway picked, so this is as fine as BYOK usage can be split.
     """
+    sources = usage_sources(workspace=workspace, start_at=start_at, end_at=end_at)
+    usage: dict[str, dict] = {}
     rows = (
-        UsageRollup.objects.filter(workspace=workspace, is_byok=True, hour__gte=start_at, hour__lt=end_at)
-        .order_by()
+        sources.rollups.filter(is_byok=True)
         .values("provider_slug")
         .annotate(
             n_requests=Sum("requests"),
@@ -98,11 +100,20 @@ def byok_usage_by_provider(*, workspace, start_at, end_at) -> dict[str, dict]:
             total_cost_usd=Sum("cost_usd"),
         )
     )
-    return {
-        row["provider_slug"]: {
-            "requests": row["n_requests"] or 0,
-            "tokens": row["n_tokens"] or 0,
-            "cost_usd": row["total_cost_usd"] or Decimal("0"),
-        }
-        for row in rows
-    }
+    if sources.records is not None:
+        fresh = (
+            sources.records.filter(is_byok=True)
+            .values("provider_slug")
+            .annotate(
+                n_requests=Count("id"),
+                n_tokens=Sum(F("prompt_tokens") + F("completion_tokens")),
+                total_cost_usd=Sum("cost_usd"),
+            )
+        )
+        rows = [*rows, *fresh]
+    for row in rows:
+        figures = usage.setdefault(row["provider_slug"], {"requests": 0, "tokens": 0, "cost_usd": Decimal("0")})
+        figures["requests"] += row["n_requests"] or 0
+        figures["tokens"] += row["n_tokens"] or 0
+        figures["cost_usd"] += row["total_cost_usd"] or Decimal("0")
+    return usage

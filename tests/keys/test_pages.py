@@ -10,9 +10,10 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.analytics.models import AuditEvent
+from apps.analytics.rollups import usage_rollup_build
 from apps.core.secrets import secret_hash
 from apps.keys.models import ApiKey, ProviderKey, ProviderKeyStatus
-from tests.analytics.factories import UsageRollupFactory
+from tests.analytics.factories import UsageRecordFactory, UsageRollupFactory
 from tests.catalog.factories import ModelFactory, ProviderFactory
 from tests.core.factories import UserFactory
 from tests.keys.factories import ApiKeyFactory, ProviderKeyFactory
@@ -240,6 +241,18 @@ class TestProviderKeys:
         assert '<td class="num" data-figure="tokens">1,236</td>' in html
         assert '<td class="num" data-figure="cost">$0.0126' in html
         assert "Usage is counted per provider" in html
+
+    def test_a_byok_call_shows_at_once_and_counts_once(self, browser, workspace, openai):
+        ProviderKeyFactory(workspace=workspace, provider=openai, secret=BYOK_SECRET)
+        model = ModelFactory(provider=openai, upstream_name="fresh")
+        usage_rollup_build()
+        UsageRecordFactory(workspace=workspace, model=model, is_byok=True, prompt_tokens=10, completion_tokens=5)
+        UsageRecordFactory(workspace=workspace, model=model, is_byok=False)  # the platform's key
+        assert '<td class="num" data-figure="requests">1</td>' in _html(browser.get(PAGE))
+        usage_rollup_build()
+        html = _html(browser.get(PAGE))
+        assert '<td class="num" data-figure="requests">1</td>' in html
+        assert '<td class="num" data-figure="tokens">15</td>' in html
 
 
 class TestApiKeys:
