@@ -77,18 +77,7 @@ def test_the_verification_path(demo, gateway_url, page, mock_provider):
     assert page.get_by_role("link", name="Codestral Latest", exact=True).count() == 1
     _visit_checks(page, "browse-coding")
 
-    # Compare three coding models, ticked on the filtered list.
-    for name in COMPARED:
-        page.get_by_role("checkbox", name=f"Compare {name}", exact=True).check()
-    page.get_by_role("button", name="Compare selected").click()
-    page.wait_for_url(re.compile(r".*/compare/\?"))
-    assert page.get_by_role("img", name=re.compile("^Capability scores")).count() == 1
-    for name in COMPARED:
-        assert name in page.locator("main").inner_text()
-    _visit_checks(page, "compare")
-
     # The coding model's page: the calculator answers as the numbers are typed (no submit).
-    page.go_back()
     page.get_by_role("link", name="Codestral Latest", exact=True).click()
     page.wait_for_url(f"**/models/{CODING_MODEL}/")
     page.get_by_label("Input tokens per month").fill("3000000")
@@ -100,7 +89,20 @@ def test_the_verification_path(demo, gateway_url, page, mock_provider):
     )
     _visit_checks(page, "detail")
 
-    # Install it in the demo workspace.
+    # Compare three coding models, ticked on the filtered list.
+    page.go_back()
+    for name in COMPARED:
+        page.get_by_role("checkbox", name=f"Compare {name}", exact=True).check()
+    page.get_by_role("button", name="Compare selected").click()
+    page.wait_for_url(re.compile(r".*/compare/\?"))
+    assert page.get_by_role("img", name=re.compile("^Capability scores")).count() == 1
+    for name in COMPARED:
+        assert name in page.locator("main").inner_text()
+    _visit_checks(page, "compare")
+
+    # Back to the coding model's page to install it in the demo workspace.
+    page.get_by_role("link", name="Codestral Latest", exact=True).click()
+    page.wait_for_url(f"**/models/{CODING_MODEL}/")
     assert _figure(page, "install-state") == "Not installed"
     page.get_by_role("button", name="Install", exact=True).click()
     page.wait_for_selector(f"text=Installed {coding_model.display_name} in Demo workspace.")
