@@ -93,10 +93,6 @@ def analytics_period(
     return AnalyticsPeriod(start=today - datetime.timedelta(days=days - 1), end=today, zone=zone)
 
 
-def _rollups(*, workspace, period: AnalyticsPeriod) -> QuerySet[UsageRollup]:
-    return UsageRollup.objects.filter(workspace=workspace, hour__gte=period.start_at, hour__lt=period.end_at).order_by()
-
-
 def unrolled_hours(*, workspace, start_at: datetime.datetime, end_at: datetime.datetime) -> list[datetime.datetime]:
     """The UTC hours starting in [start_at, end_at) in which this workspace has records above the rollup's
     high-water mark: their rollup rows, if any, do not count those records yet."""
@@ -115,23 +111,20 @@ def unrolled_hours(*, workspace, start_at: datetime.datetime, end_at: datetime.d
     return sorted(hour for hour in hours if start_at <= hour < end_at)
 
 
-def _unrolled_hours(*, workspace, period: AnalyticsPeriod) -> list[datetime.datetime]:
-    """The period's UTC hours of this workspace with records above the rollup's high-water mark."""
-    return unrolled_hours(workspace=workspace, start_at=period.start_at, end_at=period.end_at)
-
-
 @dataclass(frozen=True)
 class UsageSources:
     rollups: QuerySet[UsageRollup]
     records: QuerySet[UsageRecord] | None  # the raw records of the hours not rolled up yet, if any
 
 
-def usage_sources(*, workspace, start_at: datetime.datetime, end_at: datetime.datetime) -> UsageSources:
+def usage_sources(
+    *, workspace, start_at: datetime.datetime, end_at: datetime.datetime, with_unrolled: bool = True
+) -> UsageSources:
     """The workspace's usage of the UTC hours starting in [start_at, end_at): the rollups of the hours the rollup job
-    has reached, and the raw records of those it has not (None when there are none), so that summing both counts
-    every call once."""
+    has reached, and (with_unrolled) the raw records of those it has not (None when there are none), so that summing
+    both counts every call once."""
     rollups = UsageRollup.objects.filter(workspace=workspace, hour__gte=start_at, hour__lt=end_at).order_by()
-    hours = unrolled_hours(workspace=workspace, start_at=start_at, end_at=end_at)
+    hours = unrolled_hours(workspace=workspace, start_at=start_at, end_at=end_at) if with_unrolled else []
     if not hours:
         return UsageSources(rollups=rollups, records=None)
     in_hours = Q()
@@ -146,9 +139,9 @@ def usage_sources(*, workspace, start_at: datetime.datetime, end_at: datetime.da
 
 
 def _sources(*, workspace, period: AnalyticsPeriod, with_unrolled: bool) -> UsageSources:
-    if with_unrolled:
-        return usage_sources(workspace=workspace, start_at=period.start_at, end_at=period.end_at)
-    return UsageSources(rollups=_rollups(workspace=workspace, period=period), records=None)
+    return usage_sources(
+        workspace=workspace, start_at=period.start_at, end_at=period.end_at, with_unrolled=with_unrolled
+    )
 
 
 def _add(a, b):
